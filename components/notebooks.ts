@@ -1,0 +1,78 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as databricks from "@pulumi/databricks";
+import { OrchestratorKind, OrchestratorSettings, readNotebook, renderOrchestrator, STATIC_NOTEBOOKS } from "./render";
+import { WORKERS } from "./workers";
+
+export interface EtlNotebooksArgs {
+    /** Workspace folder of this environment; deleted with everything in it on destroy. */
+    readonly folder: string;
+    /** Widget values every worker is called with: catalog, schema, input and run-log tables. */
+    readonly workerArguments: Readonly<Record<string, string>>;
+    /** Orchestrator settings rendered into both orchestration notebooks. */
+    readonly orchestration: Omit<OrchestratorSettings, "workers">;
+    /** Expected seconds per worker, for longest-first dispatch before the run log has history. */
+    readonly expectedSeconds: Readonly<Record<string, number>>;
+}
+
+function toBase64(source: string): string {
+    return Buffer.from(source, "utf8").toString("base64");
+}
+
+/**
+ * Every notebook of the ETL, uploaded into the environment's workspace folder: shared libraries, the
+ * setup notebook, the four workers, and the two orchestrators rendered from their templates with the
+ * deployed workers' paths.
+ */
+export class EtlNotebooks extends pulumi.ComponentResource {
+    public readonly folder: databricks.Directory;
+    /** Notebooks by their path relative to the folder, e.g. `workers/daily_sales`. */
+    public readonly notebooks: Record<string, databricks.Notebook> = {};
+    public readonly setupPath: pulumi.Output<string>;
+    public readonly orchestratorPaths: Record<OrchestratorKind, pulumi.Output<string>>;
+
+    constructor(name: string, args: EtlNotebooksArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("orchestration:notebooks:EtlNotebooks", name, {}, opts);
+
+        this.folder = new databricks.Directory(`${name}-folder`, { path: args.folder, deleteRecursive: true }, { parent: this });
+        const upload = (relativePath: string, source: pulumi.Input<string>) => {
+            const notebook = new databricks.Notebook(
+                `${name}-${relativePath.replace(/\//g, "-")}`,
+                {
+                    path: `${args.folder}/${relativePath}`,
+                    language: "PYTHON",
+                    contentBase64: pulumi.output(source).apply(toBase64),
+                },
+                { parent: this, dependsOn: [this.folder] },
+            );
+            this.notebooks[relativePath] = notebook;
+            return notebook;
+        };
+
+        for (const relativePath of STATIC_NOTEBOOKS) {
+            upload(relativePath, readNotebook(relativePath));
+        }
+        const workerPaths = pulumi.all(WORKERS.map((worker) => this.notebooks[worker.source.replace(/\.py$/, "")].path));
+        const settings: pulumi.Output<OrchestratorSettings> = workerPaths.apply((paths) => ({
+            ...args.orchestration,
+            workers: WORKERS.map((worker, index) => ({
+                name: worker.name,
+                path: paths[index],
+                arguments: args.workerArguments,
+                expectedSeconds: args.expectedSeconds[worker.name],
+            })),
+        }));
+        const orchestrator = (kind: OrchestratorKind) =>
+            upload(
+                `orchestrators/${kind}`,
+                settings.apply((s) => renderOrchestrator(kind, s)),
+            ).path;
+        this.orchestratorPaths = { sequential: orchestrator("sequential"), parallel: orchestrator("parallel") };
+        this.setupPath = this.notebooks["setup"].path;
+
+        this.registerOutputs({
+            folder: this.folder.path,
+            setupPath: this.setupPath,
+            orchestratorPaths: this.orchestratorPaths,
+        });
+    }
+}

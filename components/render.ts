@@ -1,0 +1,167 @@
+/**
+ * Notebook sources: the static ones read from notebooks/, and the two orchestrators rendered from their
+ * templates by putting data (never code) into their `{{ name }}` placeholders as Python literals.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { WORKERS } from "./workers";
+
+export const NOTEBOOKS_DIR = path.join(__dirname, "..", "notebooks");
+
+export type PythonValue = string | number | boolean | null | undefined | readonly PythonValue[] | { readonly [key: string]: PythonValue };
+
+/** A notebook as uploaded: its path relative to the stack's workspace folder (no extension) and its source. */
+export interface NotebookSource {
+    readonly relativePath: string;
+    readonly source: string;
+}
+
+/** Notebooks uploaded as they are in notebooks/: shared libraries, setup and the workers. */
+export const STATIC_NOTEBOOKS: readonly string[] = ["lib/etl", "lib/orchestration", "setup", ...WORKERS.map((w) => w.source.replace(/\.py$/, ""))];
+
+export function readNotebook(relativePath: string): string {
+    return fs.readFileSync(path.join(NOTEBOOKS_DIR, `${relativePath}.py`), "utf8");
+}
+
+/**
+ * A Python literal for a JSON-like value. Strings use JSON's escapes, which Python reads the same way
+ * (quotes, backslashes, control characters, \uXXXX), so any path or argument renders valid Python.
+ */
+export function toPythonLiteral(value: PythonValue, indent = 0): string {
+    const pad = "    ".repeat(indent + 1);
+    const closingPad = "    ".repeat(indent);
+    if (value === null || value === undefined) {
+        return "None";
+    }
+    if (typeof value === "boolean") {
+        return value ? "True" : "False";
+    }
+    if (typeof value === "number") {
+        if (!Number.isFinite(value)) {
+            throw new Error(`Cannot render ${value} as a Python literal: only finite numbers are allowed`);
+        }
+        return String(value);
+    }
+    if (typeof value === "string") {
+        return JSON.stringify(value);
+    }
+    if (Array.isArray(value)) {
+        if (value.length === 0) {
+            return "[]";
+        }
+        return `[\n${value.map((item) => `${pad}${toPythonLiteral(item, indent + 1)},`).join("\n")}\n${closingPad}]`;
+    }
+    const entries = Object.entries(value as { readonly [key: string]: PythonValue });
+    if (entries.length === 0) {
+        return "{}";
+    }
+    return `{\n${entries.map(([key, item]) => `${pad}${JSON.stringify(key)}: ${toPythonLiteral(item, indent + 1)},`).join("\n")}\n${closingPad}}`;
+}
+
+const PLACEHOLDER = /\{\{\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*\}\}/g;
+
+/**
+ * Fills every `{{ name }}` placeholder of a template with the Python literal of `values[name]`.
+ * A placeholder without a value, or a value without a placeholder, is an error: either means the
+ * template and its caller disagree.
+ */
+export function renderTemplate(template: string, values: Readonly<Record<string, PythonValue>>, templateName: string): string {
+    const used = new Set<string>();
+    const missing = new Set<string>();
+    const rendered = template.replace(PLACEHOLDER, (_match, name: string, offset: number) => {
+        if (!(name in values)) {
+            missing.add(name);
+            return "";
+        }
+        used.add(name);
+        const lineStart = template.lastIndexOf("\n", offset) + 1;
+        const indent = template.slice(lineStart, offset).search(/\S|$/);
+        return toPythonLiteral(values[name], Math.floor(indent / 4));
+    });
+    const unused = Object.keys(values).filter((name) => !used.has(name));
+    if (missing.size > 0 || unused.length > 0) {
+        throw new Error(
+            `Template ${templateName}: ` +
+                [
+                    missing.size > 0 ? `no value for placeholder(s) ${[...missing].join(", ")}` : "",
+                    unused.length > 0 ? `no placeholder for value(s) ${unused.join(", ")}` : "",
+                ]
+                    .filter(Boolean)
+                    .join("; "),
+        );
+    }
+    return rendered;
+}
+
+export type OrchestratorKind = "sequential" | "parallel";
+
+/** A worker as an orchestrator sees it: where it is deployed and what it is called with. */
+export interface OrchestratedWorker {
+    readonly name: string;
+    /** Absolute workspace path of the deployed worker notebook. */
+    readonly path: string;
+    /** Widget values passed with dbutils.notebook.run (strings, as Databricks requires). */
+    readonly arguments: Readonly<Record<string, string>>;
+    /** Expected run time, for longest-first dispatch before the run log has history. */
+    readonly expectedSeconds?: number;
+}
+
+export interface OrchestratorSettings {
+    readonly workers: readonly OrchestratedWorker[];
+    readonly maxWorkers: number;
+    readonly maxWorkersLimit: number;
+    readonly timeoutSeconds: number;
+    readonly maxRetries: number;
+    readonly retryBackoffSeconds: number;
+    /** Fully qualified run-log table, read for the workers' recent durations. */
+    readonly runLogTable: string;
+    readonly historyRuns: number;
+}
+
+function workersLiteral(workers: readonly OrchestratedWorker[]): PythonValue {
+    return workers.map((worker) => ({
+        name: worker.name,
+        path: worker.path,
+        arguments: worker.arguments,
+        expected_seconds: worker.expectedSeconds ?? null,
+    }));
+}
+
+export function renderOrchestrator(kind: OrchestratorKind, settings: OrchestratorSettings): string {
+    const templateName = `orchestrators/${kind}`;
+    const common = {
+        workers: workersLiteral(settings.workers),
+        timeout_seconds: settings.timeoutSeconds,
+        max_retries: settings.maxRetries,
+        retry_backoff_seconds: settings.retryBackoffSeconds,
+    };
+    const values: Record<string, PythonValue> =
+        kind === "parallel"
+            ? {
+                  ...common,
+                  max_workers: settings.maxWorkers,
+                  max_workers_limit: settings.maxWorkersLimit,
+                  run_log_table: settings.runLogTable,
+                  history_runs: settings.historyRuns,
+              }
+            : common;
+    return renderTemplate(readNotebook(templateName), values, templateName);
+}
+
+/** Every notebook the stack uploads, orchestrators rendered with the given settings. */
+export function allNotebooks(settings: OrchestratorSettings): NotebookSource[] {
+    return [
+        ...STATIC_NOTEBOOKS.map((relativePath) => ({ relativePath, source: readNotebook(relativePath) })),
+        ...(["sequential", "parallel"] as const).map((kind) => ({ relativePath: `orchestrators/${kind}`, source: renderOrchestrator(kind, settings) })),
+    ];
+}
+
+/** Writes notebooks as `<dir>/<relativePath>.py`, the workspace layout, so `%run ../lib/...` resolves locally too. */
+export function writeNotebooks(dir: string, notebooks: readonly NotebookSource[]): string[] {
+    return notebooks.map((notebook) => {
+        const file = path.join(dir, `${notebook.relativePath}.py`);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        fs.writeFileSync(file, notebook.source);
+        return file;
+    });
+}

@@ -1,0 +1,315 @@
+#!/usr/bin/env python3
+"""Run a Databricks notebook source file locally, against fakes of `dbutils` and `spark`.
+
+Reads a scenario (JSON) on standard input or from --scenario FILE, runs the notebook, and prints a JSON
+result on standard output. Used by the tests and by `npm run simulate` / `npm run bench`.
+
+Scenario:
+{
+  "notebook": "build/notebooks/orchestrators/parallel.py",
+  "widgets": {"max_workers": "2"},               # job parameters / notebook arguments
+  "time_scale": 0.001,                            # real seconds slept per simulated second
+  "workers": {                                    # child notebooks, by workspace path or by last path segment
+    "customer_totals": {"attempts": [{"seconds": 60, "outcome": "fail", "error": "boom"},
+                                      {"seconds": 60, "exit_value": "{\"rows_merged\": 3}"}]}
+  },
+  "sql": [{"match": "FROM .*etl_run_log", "rows": [{"notebook": "daily_sales", "duration_seconds": 42.0}]},
+          {"match": "^\\s*MERGE", "rows": [{"num_affected_rows": 7}]},
+          {"match": "FROM .*missing", "error": "[TABLE_OR_VIEW_NOT_FOUND] ..."}],
+  "secrets": {"my-scope": {"db-password": "..."}}
+}
+A worker's last attempt repeats for any further attempts; an attempt's outcome is "success" (default),
+"fail" or "timeout". An attempt longer than the run's timeout_seconds times out, as on Databricks.
+Calls to workers the scenario does not name fail with "Notebook not found", as on Databricks.
+
+Result: {"status": "exited"|"raised"|"completed", "exit_value", "error", "error_type", "output",
+         "calls": [{"path", "name", "timeout_seconds", "arguments", "attempt", "outcome", "start", "end", "thread"}],
+         "max_in_flight", "elapsed_seconds", "sql": [{"query", "args"}], "widgets_defined": {...}}
+Times in "calls" are simulated seconds since the notebook started (real seconds / time_scale).
+"""
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import re
+import sys
+import threading
+import time
+import traceback
+
+NOTEBOOK_HEADER = "# Databricks notebook source"
+CELL_SEPARATOR = "# COMMAND ----------"
+MAGIC_PREFIX = "# MAGIC"
+
+
+class NotebookExit(BaseException):
+    """Raised by dbutils.notebook.exit to stop the notebook, carrying its exit value."""
+
+    def __init__(self, value):
+        super().__init__(value)
+        self.value = value
+
+
+class WorkflowException(Exception):
+    """What dbutils.notebook.run raises when the child notebook fails or times out."""
+
+
+class Row(dict):
+    """A Spark Row: readable as row["column"] and as row.column."""
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+class FakeDataFrame:
+    def __init__(self, rows):
+        self._rows = [Row(row) for row in rows]
+
+    def collect(self):
+        return list(self._rows)
+
+    def first(self):
+        return self._rows[0] if self._rows else None
+
+    def count(self):
+        return len(self._rows)
+
+
+class FakeSpark:
+    """Answers spark.sql with the first scenario entry whose regex matches the query, else no rows."""
+
+    def __init__(self, answers):
+        self._answers = [(re.compile(a["match"], re.IGNORECASE | re.DOTALL | re.MULTILINE), a) for a in answers]
+        self.statements = []
+        self._lock = threading.Lock()
+
+    def sql(self, query, args=None):
+        with self._lock:
+            self.statements.append({"query": query, "args": args})
+        for pattern, answer in self._answers:
+            if pattern.search(query):
+                if "error" in answer:
+                    raise Exception(answer["error"])
+                return FakeDataFrame(answer.get("rows", []))
+        return FakeDataFrame([])
+
+
+class Widgets:
+    def __init__(self, values):
+        self._values = {str(k): str(v) for k, v in (values or {}).items()}
+        self.defined = {}
+
+    def text(self, name, default_value, label=None):
+        self.defined.setdefault(name, default_value)
+
+    def get(self, name):
+        if name in self._values:
+            return self._values[name]
+        if name in self.defined:
+            return self.defined[name]
+        raise Exception(f"InputWidgetNotDefined: No input widget named {name} is defined")
+
+
+class SecretMetadata:
+    def __init__(self, key):
+        self.key = key
+
+
+class Secrets:
+    def __init__(self, scopes):
+        self._scopes = scopes or {}
+
+    def _scope(self, scope):
+        if scope not in self._scopes:
+            raise Exception(f"Secret does not exist with scope: {scope}")
+        return self._scopes[scope]
+
+    def get(self, scope, key):
+        values = self._scope(scope)
+        if key not in values:
+            raise Exception(f"Secret does not exist with scope: {scope} and key: {key}")
+        return values[key]
+
+    def list(self, scope):
+        return [SecretMetadata(key) for key in self._scope(scope)]
+
+
+class ChildRuns:
+    """Answers dbutils.notebook.run from the scenario's scripted workers, sleeping for their durations."""
+
+    def __init__(self, workers, time_scale, clock_start):
+        self._workers = workers or {}
+        self._scale = time_scale
+        self._start = clock_start
+        self._lock = threading.Lock()
+        self._attempts = {}
+        self._in_flight = 0
+        self.max_in_flight = 0
+        self.calls = []
+
+    def _script(self, path):
+        name = path.rstrip("/").rsplit("/", 1)[-1]
+        return name, self._workers.get(path, self._workers.get(name))
+
+    def _now(self):
+        return (time.monotonic() - self._start) / self._scale
+
+    def run(self, path, timeout_seconds, arguments=None):
+        if not isinstance(timeout_seconds, int) or timeout_seconds < 0:
+            raise TypeError(f"timeout_seconds must be a non-negative int, got {timeout_seconds!r}")
+        arguments = arguments or {}
+        bad = {k: v for k, v in arguments.items() if not isinstance(k, str) or not isinstance(v, str)}
+        if bad:
+            raise TypeError(f"dbutils.notebook.run arguments must be strings, got {bad!r}")
+        name, script = self._script(path)
+        with self._lock:
+            attempt = self._attempts.get(path, 0)
+            self._attempts[path] = attempt + 1
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+        call = {
+            "path": path,
+            "name": name,
+            "timeout_seconds": timeout_seconds,
+            "arguments": dict(arguments),
+            "attempt": attempt + 1,
+            "thread": threading.current_thread().name,
+            "start": self._now(),
+        }
+        try:
+            if script is None:
+                call["outcome"] = "not_found"
+                raise WorkflowException(f"com.databricks.WorkflowException: Notebook not found: {path}")
+            attempts = script.get("attempts") or [{}]
+            behaviour = attempts[min(attempt, len(attempts) - 1)]
+            seconds = float(behaviour.get("seconds", 0))
+            outcome = behaviour.get("outcome", "success")
+            if timeout_seconds > 0 and seconds > timeout_seconds:
+                seconds, outcome = timeout_seconds, "timeout"
+            time.sleep(seconds * self._scale)
+            call["outcome"] = outcome
+            if outcome == "timeout":
+                raise WorkflowException(
+                    f"com.databricks.WorkflowException: com.databricks.NotebookExecutionException: Notebook {path} timed out after {timeout_seconds} seconds"
+                )
+            if outcome == "fail":
+                raise WorkflowException(
+                    f"com.databricks.WorkflowException: com.databricks.NotebookExecutionException: FAILED: {behaviour.get('error', 'worker failed')}"
+                )
+            return behaviour.get("exit_value", json.dumps({"worker": name, "status": "SUCCEEDED"}))
+        finally:
+            call["end"] = self._now()
+            with self._lock:
+                self._in_flight -= 1
+                self.calls.append(call)
+
+
+class NotebookApi:
+    def __init__(self, child_runs):
+        self._child_runs = child_runs
+
+    def run(self, path, timeout_seconds, arguments=None):
+        return self._child_runs.run(path, timeout_seconds, arguments)
+
+    def exit(self, value):
+        raise NotebookExit(str(value))
+
+
+class FakeDbutils:
+    def __init__(self, widgets, child_runs, secrets):
+        self.widgets = widgets
+        self.notebook = NotebookApi(child_runs)
+        self.secrets = secrets
+
+
+def notebook_cells(path):
+    """(first line number, lines) of each cell of a Databricks notebook source file."""
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().split("\n")
+    if not lines or lines[0].strip() != NOTEBOOK_HEADER:
+        raise ValueError(f"{path} is not a Databricks notebook source file: its first line must be '{NOTEBOOK_HEADER}'")
+    cells, start, current = [], 2, []
+    for number, line in enumerate(lines[1:], start=2):
+        if line.strip() == CELL_SEPARATOR:
+            cells.append((start, current))
+            start, current = number + 1, []
+        else:
+            current.append(line)
+    cells.append((start, current))
+    return cells
+
+
+def run_notebook_file(path, namespace):
+    """Execute a notebook's cells in `namespace`, following `%run` into other notebooks."""
+    for first_line, lines in notebook_cells(path):
+        code = [line for line in lines if line.strip()]
+        if not code:
+            continue
+        if all(line.startswith(MAGIC_PREFIX) for line in code):
+            magic = [line[len(MAGIC_PREFIX):].lstrip(" ") for line in code]
+            command = magic[0].split()
+            if command[0] == "%md":
+                continue
+            if command[0] == "%run" and len(command) == 2:
+                target = os.path.normpath(os.path.join(os.path.dirname(path), command[1] + ".py"))
+                run_notebook_file(target, namespace)
+                continue
+            raise ValueError(f"{path}:{first_line}: magic {command[0]} is not supported locally")
+        source = "\n" * (first_line - 1) + "\n".join(lines)
+        exec(compile(source, path, "exec"), namespace)
+
+
+def run_scenario(scenario):
+    scale = float(scenario.get("time_scale", 1.0))
+    if scale <= 0:
+        raise ValueError(f"time_scale must be positive, got {scale}")
+    started = time.monotonic()
+    child_runs = ChildRuns(scenario.get("workers"), scale, started)
+    widgets = Widgets(scenario.get("widgets"))
+    spark = FakeSpark(scenario.get("sql", []))
+    namespace = {
+        "__name__": "__main__",
+        "dbutils": FakeDbutils(widgets, child_runs, Secrets(scenario.get("secrets"))),
+        "spark": spark,
+    }
+    result = {"status": "completed", "exit_value": None, "error": None, "error_type": None}
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        try:
+            run_notebook_file(scenario["notebook"], namespace)
+        except NotebookExit as exit_:
+            result.update(status="exited", exit_value=exit_.value)
+        except Exception as error:
+            result.update(status="raised", error=str(error), error_type=type(error).__name__, traceback=traceback.format_exc())
+    result.update(
+        output=output.getvalue(),
+        calls=sorted(child_runs.calls, key=lambda call: (call["start"], call["name"])),
+        max_in_flight=child_runs.max_in_flight,
+        elapsed_seconds=(time.monotonic() - started) / scale,
+        sql=spark.statements,
+        widgets_defined=widgets.defined,
+    )
+    return result
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scenario", help="scenario JSON file (default: standard input)")
+    options = parser.parse_args()
+    text = open(options.scenario, encoding="utf-8").read() if options.scenario else sys.stdin.read()
+    try:
+        scenario = json.loads(text)
+    except ValueError as error:
+        print(f"local_databricks: the scenario is not JSON: {error}", file=sys.stderr)
+        return 2
+    json.dump(run_scenario(scenario), sys.stdout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,178 @@
+/**
+ * Runs the Pulumi program under Pulumi's mock runtime: no CLI, credentials or network. Every resource
+ * the program declares is recorded with its parent and its resolved inputs; every invoke is answered
+ * here, and an invoke nobody expected fails the run. Used by `npm run plan` and by the tests.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as pulumi from "@pulumi/pulumi";
+import * as YAML from "yaml";
+
+export const PROJECT_ROOT = path.join(__dirname, "..");
+
+export interface RecordedResource {
+    readonly type: string;
+    readonly name: string;
+    readonly custom: boolean;
+    /** `type::name` of the parent; undefined for the stack itself, the root. */
+    readonly parent?: string;
+    /** Inputs as the engine receives them (resolved, secrets unwrapped). */
+    inputs: Record<string, unknown>;
+    /** Inputs as the program passed them (Outputs and secrets intact). */
+    readonly props: Record<string, unknown>;
+}
+
+export interface OfflineRun {
+    readonly resources: RecordedResource[];
+    readonly outputs: Record<string, unknown>;
+    /** Invoke tokens called, in order. */
+    readonly invokes: string[];
+}
+
+export interface OfflineOptions {
+    readonly project: string;
+    readonly stack: string;
+    /** Config keys without namespace (`maxWorkers`) are put in the project's namespace. */
+    readonly config: Readonly<Record<string, string>>;
+    /** Keys (as given in `config`) whose values are secrets. */
+    readonly secretKeys?: readonly string[];
+}
+
+/** What the mocked invokes return: stand-ins for values only a real workspace and tenant know. */
+export const MOCK_INVOKE_RESULTS: Readonly<Record<string, Record<string, unknown>>> = {
+    "databricks:index/getSparkVersion:getSparkVersion": { id: "<latest LTS runtime>" },
+    "databricks:index/getNodeType:getNodeType": { id: "<smallest node type with local disk>" },
+    "azure-native:authorization:getClientConfig": {
+        clientId: "<deployer client id>",
+        objectId: "<deployer object id>",
+        subscriptionId: "<subscription id>",
+        tenantId: "<tenant id>",
+    },
+};
+
+export const MOCK_RANDOM = "<random>";
+
+export function resourceKey(type: string, name: string): string {
+    return `${type}::${name}`;
+}
+
+/** Outputs a real deployment computes, modelled on what the providers return. */
+function computedState(type: string, name: string, inputs: Record<string, any>, id: string): Record<string, unknown> {
+    const workspaceUrl = "<workspace url>";
+    switch (type) {
+        case "random:index/randomString:RandomString":
+            return { result: MOCK_RANDOM };
+        case "databricks:index/notebook:Notebook":
+            return { url: `${workspaceUrl}/#workspace${inputs.path}`, workspacePath: `/Workspace${inputs.path}` };
+        case "databricks:index/job:Job":
+            return { url: `${workspaceUrl}/#job/${id}` };
+        case "databricks:index/cluster:Cluster":
+            return { clusterId: id, url: `${workspaceUrl}/#setting/clusters/${id}/configuration` };
+        case "databricks:index/secretScope:SecretScope":
+            return { name: inputs.name };
+        case "azure-native:keyvault:Vault":
+            return { name: inputs.vaultName, properties: { ...inputs.properties, vaultUri: `https://${inputs.vaultName}.vault.azure.net/` } };
+        case "azure-native:resources:ResourceGroup":
+            return { name: inputs.resourceGroupName };
+        case "azure-native:databricks:Workspace":
+            return { name: inputs.workspaceName, workspaceUrl: "adb-<workspace id>.azuredatabricks.net", workspaceId: "<workspace id>" };
+        default:
+            return {};
+    }
+}
+
+/** Runs `program` as the stack's program under mocks with the given config. Runs must not overlap. */
+export async function runOffline(program: () => Promise<Record<string, unknown>> | Record<string, unknown>, options: OfflineOptions): Promise<OfflineRun> {
+    const namespaced = (key: string) => (key.includes(":") ? key : `${options.project}:${key}`);
+    const config: Record<string, string> = {};
+    for (const [key, value] of Object.entries(options.config)) {
+        config[namespaced(key)] = value;
+    }
+    pulumi.runtime.setAllConfig(config, (options.secretKeys ?? []).map(namespaced));
+
+    const resources: RecordedResource[] = [];
+    const byKey = new Map<string, RecordedResource>();
+    const keyOf = new Map<pulumi.Resource, string>();
+    const invokes: string[] = [];
+    const stackName = `${options.project}-${options.stack}`;
+    const stackKey = resourceKey("pulumi:pulumi:Stack", stackName);
+
+    await pulumi.runtime.setMocks(
+        {
+            newResource(args) {
+                const id = `<id of ${args.name}>`;
+                const recorded = byKey.get(resourceKey(args.type, args.name));
+                if (recorded) {
+                    recorded.inputs = args.inputs;
+                }
+                return { id, state: { ...args.inputs, ...computedState(args.type, args.name, args.inputs, id) } };
+            },
+            call(args) {
+                invokes.push(args.token);
+                const result = MOCK_INVOKE_RESULTS[args.token];
+                if (!result) {
+                    throw new Error(`Unexpected invoke ${args.token}: mock it in tools/offline.ts`);
+                }
+                return result;
+            },
+        },
+        options.project,
+        options.stack,
+        false,
+    );
+
+    resources.push({ type: "pulumi:pulumi:Stack", name: stackName, custom: false, inputs: {}, props: {} });
+    const outputs = (await pulumi.runtime.runInPulumiStack(async () => {
+        pulumi.runtime.registerStackTransformation((args) => {
+            const key = resourceKey(args.type, args.name);
+            const parent = args.opts.parent ? keyOf.get(args.opts.parent) : stackKey;
+            const record: RecordedResource = { type: args.type, name: args.name, custom: args.resource instanceof pulumi.CustomResource, parent, inputs: {}, props: args.props };
+            keyOf.set(args.resource, key);
+            byKey.set(key, record);
+            resources.push(record);
+            return undefined;
+        });
+        return program();
+    })) as Record<string, unknown> | undefined;
+    // Registrations nothing in the outputs depends on may still be in flight.
+    await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+
+    return { resources, outputs: outputs ?? {}, invokes };
+}
+
+/** A stack's config file flattened to the raw strings Pulumi hands a program; `secure:` values become a placeholder. */
+export function readStackConfigFile(stack: string, root = PROJECT_ROOT): { config: Record<string, string>; secretKeys: string[] } {
+    const file = path.join(root, `Pulumi.${stack}.yaml`);
+    if (!fs.existsSync(file)) {
+        const known = fs.readdirSync(root).filter((f) => /^Pulumi\..+\.yaml$/.test(f)).map((f) => f.slice("Pulumi.".length, -".yaml".length));
+        throw new Error(`No config file for stack '${stack}': ${file} does not exist (stacks with a config file: ${known.join(", ") || "none"})`);
+    }
+    const parsed = (YAML.parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    const config: Record<string, string> = {};
+    const secretKeys: string[] = [];
+    let hasSecret = false;
+    const unwrap = (value: unknown): unknown => {
+        if (value && typeof value === "object" && !Array.isArray(value)) {
+            if ("secure" in value) {
+                hasSecret = true;
+                return "<secret>";
+            }
+            return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, unwrap(v)]));
+        }
+        return Array.isArray(value) ? value.map(unwrap) : value;
+    };
+    for (const [key, value] of Object.entries(parsed.config ?? {})) {
+        hasSecret = false;
+        const plain = unwrap(value);
+        config[key] = typeof plain === "string" ? plain : JSON.stringify(plain);
+        if (hasSecret) {
+            secretKeys.push(key);
+        }
+    }
+    return { config, secretKeys };
+}
+
+export function projectName(root = PROJECT_ROOT): string {
+    const project = YAML.parse(fs.readFileSync(path.join(root, "Pulumi.yaml"), "utf8")) as { name: string };
+    return project.name;
+}

@@ -1,0 +1,167 @@
+/**
+ * `npm run plan [-- --stack NAME] [--out DIR]`: the offline plan. Runs the program under Pulumi's mock
+ * runtime with Pulumi.<stack>.yaml, prints what `pulumi up` would create as a tree laid out like
+ * `pulumi preview`, with each resource's key settings, and writes every notebook exactly as it would be
+ * uploaded to DIR (default build/notebooks/). No Pulumi CLI, credentials or network needed.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { Command } from "commander";
+import { writeNotebooks } from "../components/render";
+import { OfflineRun, PROJECT_ROOT, projectName, readStackConfigFile, RecordedResource, resourceKey, runOffline } from "./offline";
+
+/** `databricks:index/cluster:Cluster` is shown the way the Pulumi CLI shows it: `databricks:index:Cluster`. */
+export function displayType(type: string): string {
+    return type.replace(/^([^:]+):([^/:]+)\/[^:]+:([^:]+)$/, "$1:$2:$3");
+}
+
+const ROLE_NAMES: Record<string, string> = {
+    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
+    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
+};
+
+function workersText(spec: Record<string, any>): string {
+    if (spec.autoscale) {
+        return `autoscale ${spec.autoscale.minWorkers}-${spec.autoscale.maxWorkers} workers`;
+    }
+    return spec.numWorkers === 0 ? "single node" : `${spec.numWorkers} workers`;
+}
+
+/** The few settings a reviewer looks for first, per resource type. */
+export function keySettings(resource: RecordedResource): string {
+    const i = resource.inputs as Record<string, any>;
+    switch (resource.type) {
+        case "pulumi:providers:databricks":
+            return `host=${i.host} auth=${i.authType}`;
+        case "databricks:index/cluster:Cluster":
+            return `${i.clusterName}: ${i.sparkVersion}, ${i.nodeTypeId}, ${workersText(i)}, ${i.dataSecurityMode}, auto-terminate ${i.autoterminationMinutes}m`;
+        case "databricks:index/job:Job": {
+            const schedule = i.schedule ? `${i.schedule.quartzCronExpression} ${i.schedule.timezoneId} ${i.schedule.pauseStatus}` : "no schedule";
+            const tasks = [...(i.tasks ?? [])].reverse().map((t: Record<string, any>) => t.taskKey).join(" -> ");
+            const firstTask = (i.tasks ?? [])[0] ?? {};
+            const compute = firstTask.existingClusterId ? `cluster ${firstTask.existingClusterId}` : `job cluster '${firstTask.jobClusterKey}'`;
+            return `"${i.name}": ${schedule}; ${tasks} on ${compute}; timeout ${i.timeoutSeconds}s, max ${i.maxConcurrentRuns} run`;
+        }
+        case "databricks:index/notebook:Notebook":
+        case "databricks:index/directory:Directory":
+            return i.path;
+        case "databricks:index/secretScope:SecretScope":
+            return `${i.name} -> ${i.keyvaultMetadata?.dnsName}`;
+        case "azure-native:keyvault:Vault": {
+            const p = i.properties ?? {};
+            return `${i.vaultName}: RBAC ${p.enableRbacAuthorization ? "on" : "off"}, soft delete ${p.softDeleteRetentionInDays}d, purge protection ${p.enablePurgeProtection ? "on" : "off"}`;
+        }
+        case "azure-native:keyvault:Secret":
+            return `${i.secretName} = [secret]`;
+        case "azure-native:authorization:RoleAssignment":
+            return `${ROLE_NAMES[String(i.roleDefinitionId).split("/").pop() ?? ""] ?? i.roleDefinitionId} for ${i.principalId}`;
+        case "azure-native:resources:ResourceGroup":
+            return `${i.resourceGroupName} in ${i.location}`;
+        case "azure-native:databricks:Workspace":
+            return `${i.workspaceName} (${i.sku?.name})`;
+        case "random:index/randomString:RandomString":
+            return `${i.length} characters`;
+        default:
+            return "";
+    }
+}
+
+/** The resources as the tree `pulumi preview` prints: type, name, plan, info. */
+export function formatPlanTree(resources: readonly RecordedResource[]): string[] {
+    const children = new Map<string | undefined, RecordedResource[]>();
+    for (const resource of resources) {
+        const list = children.get(resource.parent) ?? [];
+        list.push(resource);
+        children.set(resource.parent, list);
+    }
+    const rows: [string, string, string, string][] = [];
+    const walk = (resource: RecordedResource, prefix: string, connector: string) => {
+        rows.push([`${prefix}${connector}${displayType(resource.type)}`, resource.name, "create", keySettings(resource)]);
+        const kids = children.get(resourceKey(resource.type, resource.name)) ?? [];
+        const childPrefix = connector === "" ? "" : prefix + (connector.startsWith("└") ? "   " : "│  ");
+        kids.forEach((kid, index) => walk(kid, childPrefix, index === kids.length - 1 ? "└─ " : "├─ "));
+    };
+    for (const root of children.get(undefined) ?? []) {
+        walk(root, "", "");
+    }
+    const typeWidth = Math.max(4, ...rows.map((r) => r[0].length));
+    const nameWidth = Math.max(4, ...rows.map((r) => r[1].length));
+    const line = (sign: string, cells: [string, string, string, string]) =>
+        ` ${sign}   ${cells[0].padEnd(typeWidth)}  ${cells[1].padEnd(nameWidth)}  ${cells[2].padEnd(6)}  ${cells[3]}`.trimEnd();
+    return [line(" ", ["Type", "Name", "Plan", "Info"]), ...rows.map((row) => line("+", row))];
+}
+
+function formatValue(value: unknown, indent: string): string[] {
+    if (value === undefined) {
+        return [];
+    }
+    if (value !== null && typeof value === "object" && !Array.isArray(value)) {
+        const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+        const width = Math.max(...entries.map(([k]) => k.length));
+        return entries.flatMap(([key, v]) =>
+            v !== null && typeof v === "object" && !Array.isArray(v)
+                ? [`${indent}${key}: {`, ...formatValue(v, indent + "    "), `${indent}}`]
+                : [`${indent}${key.padEnd(width)}: ${JSON.stringify(v)}`],
+        );
+    }
+    return [`${indent}${JSON.stringify(value)}`];
+}
+
+export function formatPlan(stack: string, run: OfflineRun): string {
+    const creates = run.resources.length;
+    return [
+        `Previewing update (${stack}), offline under Pulumi's mock runtime:`,
+        "",
+        ...formatPlanTree(run.resources),
+        "",
+        "Outputs:",
+        ...formatValue(run.outputs, "    "),
+        "",
+        "Resources:",
+        `    + ${creates} to create`,
+    ].join("\n");
+}
+
+/** Notebooks the plan would upload, decoded from the Notebook resources' inputs, relative to the stack's folder. */
+export function plannedNotebooks(run: OfflineRun): { relativePath: string; source: string }[] {
+    const folder = String(run.outputs.workspaceFolder ?? "");
+    return run.resources
+        .filter((r) => r.type === "databricks:index/notebook:Notebook")
+        .map((r) => ({
+            relativePath: String(r.inputs.path).slice(folder.length + 1),
+            source: Buffer.from(String(r.inputs.contentBase64), "base64").toString("utf8"),
+        }));
+}
+
+export async function planStack(stack: string): Promise<OfflineRun> {
+    const { config, secretKeys } = readStackConfigFile(stack);
+    // Load the program the way the Pulumi CLI does: index.ts's exported function is the program.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const program = require(path.join(PROJECT_ROOT, "index.ts")) as () => Promise<Record<string, unknown>>;
+    return runOffline(program, { project: projectName(), stack, config, secretKeys });
+}
+
+async function main(): Promise<void> {
+    const options = new Command("plan")
+        .description("Offline plan: what `pulumi up` would create for a stack, and the notebooks it would upload")
+        .option("--stack <name>", "stack whose Pulumi.<name>.yaml is used", "dev")
+        .option("--out <dir>", "where to write the rendered notebooks", path.join("build", "notebooks"))
+        .parse()
+        .opts<{ stack: string; out: string }>();
+    const run = await planStack(options.stack);
+    console.log(formatPlan(options.stack, run));
+    const out = path.resolve(options.out);
+    fs.rmSync(out, { recursive: true, force: true });
+    const files = writeNotebooks(out, plannedNotebooks(run));
+    console.log(`\nNotebooks as they would be uploaded (${files.length}), written to ${path.relative(process.cwd(), out) || "."}/:`);
+    for (const file of files) {
+        console.log(`    ${path.relative(out, file)}`);
+    }
+}
+
+if (require.main === module) {
+    main().catch((error: unknown) => {
+        console.error(`plan: ${error instanceof Error ? error.message : String(error)}`);
+        process.exit(1);
+    });
+}
