@@ -22,11 +22,15 @@ export function configSource(values: Readonly<Record<string, string>>, stack = "
     };
 }
 
+/** The Pulumi program, index.ts, as the Pulumi CLI loads it. */
+export function program(): () => Promise<Record<string, unknown>> {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    return require(path.join(PROJECT_ROOT, "index.ts")) as () => Promise<Record<string, unknown>>;
+}
+
 /** Runs index.ts under Pulumi's mocks with REQUIRED_CONFIG plus `config`. */
 export function runStack(config: Readonly<Record<string, string>> = {}, stack = "dev", secretKeys: readonly string[] = []): Promise<OfflineRun> {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const program = require(path.join(PROJECT_ROOT, "index.ts")) as () => Promise<Record<string, unknown>>;
-    return runOffline(program, { project: PROJECT, stack, config: { ...REQUIRED_CONFIG, ...config }, secretKeys });
+    return runOffline(program(), { project: PROJECT, stack, config: { ...REQUIRED_CONFIG, ...config }, secretKeys });
 }
 
 export function ofType(run: OfflineRun, type: string): RecordedResource[] {

@@ -1,0 +1,238 @@
+import { execFileSync } from "child_process";
+import * as pulumi from "@pulumi/pulumi";
+import { expect } from "chai";
+import { StackConfigError } from "../components/config";
+import { KEY_VAULT_SECRETS_USER_ROLE } from "../components/secrets";
+import { WORKERS } from "../components/workers";
+import { OfflineRun, runOffline } from "../tools/offline";
+import { notebookSource, ofType, one, program, PROJECT, REQUIRED_CONFIG, runStack, TYPES } from "./support/stack";
+
+/** The WORKERS literal rendered into an orchestrator, read back with Python's own parser. */
+function renderedWorkers(source: string): { name: string; path: string; arguments: Record<string, string> }[] {
+    const literal = source.slice(source.indexOf("WORKERS = ") + "WORKERS = ".length, source.indexOf("\nMAX_WORKERS") >= 0 ? source.indexOf("\nMAX_WORKERS") : source.indexOf("\nTIMEOUT_SECONDS"));
+    return JSON.parse(execFileSync("python3", ["-c", "import ast, json, sys; print(json.dumps(ast.literal_eval(sys.stdin.read())))"], { input: literal }).toString());
+}
+
+describe("the stack under Pulumi mocks", function () {
+    this.timeout(30000);
+    let dev: OfflineRun;
+
+    before(async () => {
+        dev = await runStack({ notificationEmails: '["data-platform@example.com"]' }, "dev");
+    });
+
+    it("declares one all-purpose cluster that both jobs run every task on", () => {
+        const cluster = one(dev, TYPES.cluster);
+        const jobs = ofType(dev, TYPES.job);
+        expect(jobs).to.have.length(2);
+        for (const job of jobs) {
+            const tasks = job.inputs.tasks as Record<string, unknown>[];
+            expect(tasks.map((t) => t.taskKey)).to.deep.equal(["orchestrate", "setup"]);
+            for (const task of tasks) {
+                expect(task.existingClusterId, `${job.name} ${task.taskKey}`).to.equal(`<id of ${cluster.name}>`);
+            }
+            expect(job.inputs.jobClusters ?? []).to.deep.equal([]);
+        }
+        expect(cluster.inputs.autoterminationMinutes).to.equal(30);
+        expect(cluster.inputs.customTags).to.include({ environment: "dev", project: "notebook-orchestration" });
+    });
+
+    it("resolves the latest LTS runtime and smallest local-disk node type when config leaves them unset", () => {
+        const cluster = one(dev, TYPES.cluster);
+        expect(cluster.inputs.sparkVersion).to.equal("<latest LTS runtime>");
+        expect(cluster.inputs.nodeTypeId).to.equal("<smallest node type with local disk>");
+        expect(dev.invokes).to.include.members(["databricks:index/getSparkVersion:getSparkVersion", "databricks:index/getNodeType:getNodeType"]);
+    });
+
+    it("gives each job in perJob mode its own job cluster from the same spec, and no all-purpose cluster", async () => {
+        const perJob = await runStack({ computeMode: "perJob", sparkVersion: "15.4.x-scala2.12", nodeType: "Standard_D4ds_v5", numWorkers: "3" });
+        expect(ofType(perJob, TYPES.cluster)).to.have.length(0);
+        const [first, second] = ofType(perJob, TYPES.job).map((job) => job.inputs.jobClusters as Record<string, unknown>[]);
+        expect(first).to.deep.equal(second);
+        expect(first).to.deep.equal([
+            {
+                jobClusterKey: "etl",
+                newCluster: {
+                    sparkVersion: "15.4.x-scala2.12",
+                    nodeTypeId: "Standard_D4ds_v5",
+                    numWorkers: 3,
+                    dataSecurityMode: "USER_ISOLATION",
+                    customTags: { environment: "dev", project: "notebook-orchestration", "managed-by": "pulumi" },
+                },
+            },
+        ]);
+        for (const job of ofType(perJob, TYPES.job)) {
+            for (const task of job.inputs.tasks as Record<string, unknown>[]) {
+                expect(task.jobClusterKey).to.equal("etl");
+                expect(task.existingClusterId).to.equal(undefined);
+            }
+        }
+    });
+
+    it("builds a single-node cluster for cheap environments", async () => {
+        const run = await runStack({ singleNode: "true", nodeType: "Standard_D4ds_v5" });
+        const cluster = one(run, TYPES.cluster);
+        expect(cluster.inputs.numWorkers).to.equal(0);
+        expect(cluster.inputs.sparkConf).to.deep.equal({ "spark.databricks.cluster.profile": "singleNode", "spark.master": "local[*, 4]" });
+        expect(cluster.inputs.customTags).to.include({ ResourceClass: "SingleNode", environment: "dev" });
+    });
+
+    it("points the secret scope at the vault's id and URI, after Databricks may read the vault", () => {
+        const vault = one(dev, TYPES.vault);
+        const scope = one(dev, TYPES.scope);
+        expect(scope.inputs.keyvaultMetadata).to.deep.equal({ resourceId: `<id of ${vault.name}>`, dnsName: `https://${vault.inputs.vaultName}.vault.azure.net/` });
+        expect(scope.inputs.name).to.equal("notebook-orchestration-dev");
+        const databricksRead = ofType(dev, TYPES.roleAssignment).find((r) => String(r.inputs.roleDefinitionId).endsWith(KEY_VAULT_SECRETS_USER_ROLE));
+        expect(databricksRead?.inputs).to.include({ scope: `<id of ${vault.name}>`, principalId: "11111111-2222-3333-4444-555555555555", principalType: "ServicePrincipal" });
+        expect(ofType(dev, TYPES.roleAssignment).map((r) => r.inputs.principalId)).to.include("<deployer object id>");
+    });
+
+    it("creates the vault with RBAC, short retention and no purge protection outside production", async () => {
+        expect(one(dev, TYPES.vault).inputs.properties).to.deep.include({ enableRbacAuthorization: true, softDeleteRetentionInDays: 7 });
+        expect((one(dev, TYPES.vault).inputs.properties as Record<string, unknown>).enablePurgeProtection).to.equal(undefined);
+        const prod = await runStack({ mode: "production" }, "prod");
+        expect(one(prod, TYPES.vault).inputs.properties).to.deep.include({ enablePurgeProtection: true, softDeleteRetentionInDays: 90 });
+    });
+
+    it("derives every name from project and stack, so two stacks share nothing", async () => {
+        const pr = await runStack({}, "pr-123");
+        const names = (run: OfflineRun) => [
+            ...ofType(run, TYPES.job).map((j) => j.inputs.name),
+            one(run, TYPES.cluster).inputs.clusterName,
+            one(run, TYPES.scope).inputs.name,
+            one(run, TYPES.vault).inputs.vaultName,
+            one(run, TYPES.directory).inputs.path,
+            ...ofType(run, TYPES.notebook).map((n) => n.inputs.path),
+            run.outputs.tables,
+        ];
+        for (const name of names(pr)) {
+            expect(JSON.stringify(name)).to.match(/pr[-_]123/);
+        }
+        const devNames = new Set(names(dev).map((n) => JSON.stringify(n)));
+        expect(names(pr).filter((n) => devNames.has(JSON.stringify(n)))).to.deep.equal([]);
+        expect(ofType(pr, TYPES.job).map((j) => j.inputs.name)).to.have.members(["[pr-123] notebook-orchestration sequential", "[pr-123] notebook-orchestration parallel"]);
+        expect((pr.outputs.tables as Record<string, string>).runLog).to.equal("main.notebook_orchestration_pr_123.etl_run_log");
+    });
+
+    it("deletes the stack's workspace folder with everything in it on destroy", () => {
+        expect(one(dev, TYPES.directory).inputs).to.deep.equal({ path: "/Shared/notebook-orchestration/dev", deleteRecursive: true });
+    });
+
+    it("pauses schedules off production and runs them in production", async () => {
+        for (const job of ofType(dev, TYPES.job)) {
+            expect((job.inputs.schedule as Record<string, unknown>).pauseStatus).to.equal("PAUSED");
+        }
+        const prod = await runStack({ mode: "production" }, "prod");
+        for (const job of ofType(prod, TYPES.job)) {
+            expect((job.inputs.schedule as Record<string, unknown>).pauseStatus).to.equal("UNPAUSED");
+        }
+    });
+
+    it("schedules the two jobs so that the first one's timeout ends before the second starts", () => {
+        const [sequential, parallel] = ["sequential-job", "parallel-job"].map((suffix) => one(dev, TYPES.job, suffix).inputs);
+        const hour = (job: Record<string, any>) => Number(job.schedule.quartzCronExpression.split(" ")[2]);
+        expect(hour(sequential) * 3600 + (sequential.timeoutSeconds as number)).to.be.at.most(hour(parallel) * 3600);
+    });
+
+    it("limits each job to one run at a time, with a timeout, failure e-mails and job parameters for the orchestrator", () => {
+        const parallel = one(dev, TYPES.job, "parallel-job").inputs as Record<string, any>;
+        expect(parallel).to.deep.include({ maxConcurrentRuns: 1, timeoutSeconds: 7200, queue: { enabled: true } });
+        expect(parallel.emailNotifications.onFailures).to.deep.equal(["data-platform@example.com"]);
+        expect(parallel.parameters).to.deep.equal([
+            { name: "max_retries", default: "1" },
+            { name: "max_workers", default: "4" },
+            { name: "retry_backoff_seconds", default: "30" },
+            { name: "run_id", default: "{{job.run_id}}" },
+            { name: "timeout_seconds", default: "3600" },
+            { name: "workers", default: "" },
+        ]);
+        const sequential = one(dev, TYPES.job, "sequential-job").inputs as Record<string, any>;
+        expect(sequential.parameters.map((p: { name: string }) => p.name)).not.to.include("max_workers");
+        const setup = sequential.tasks.find((t: { taskKey: string }) => t.taskKey === "setup");
+        expect(setup.notebookTask.baseParameters).to.deep.equal({
+            catalog: "main",
+            schema: "notebook_orchestration_dev",
+            input_table: "orders",
+            run_log_table: "etl_run_log",
+            sample_data: "true",
+            sample_rows: "20000",
+            secret_scope: "notebook-orchestration-dev",
+        });
+    });
+
+    it("points each job's orchestrate task at its orchestrator, and renders the deployed workers' paths into both", () => {
+        const workerPaths = WORKERS.map((w) => String(ofType(dev, TYPES.notebook).find((n) => String(n.inputs.path).endsWith(`/workers/${w.name}`))?.inputs.path));
+        expect(workerPaths).to.deep.equal(WORKERS.map((w) => `/Shared/notebook-orchestration/dev/workers/${w.name}`));
+        for (const kind of ["sequential", "parallel"]) {
+            const job = one(dev, TYPES.job, `${kind}-job`).inputs as Record<string, any>;
+            const orchestrate = job.tasks.find((t: { taskKey: string }) => t.taskKey === "orchestrate");
+            expect(orchestrate.notebookTask.notebookPath).to.equal(`/Shared/notebook-orchestration/dev/orchestrators/${kind}`);
+            expect(orchestrate.dependsOns).to.deep.equal([{ taskKey: "setup" }]);
+            const workers = renderedWorkers(notebookSource(dev, `orchestrators/${kind}`));
+            expect(workers.map((w) => w.path)).to.deep.equal(workerPaths);
+            expect(workers[0].arguments).to.deep.equal({ catalog: "main", schema: "notebook_orchestration_dev", input_table: "orders", run_log_table: "etl_run_log" });
+        }
+    });
+
+    it("keeps Key Vault secret values secret: secret inputs, and nowhere in notebooks or outputs", async () => {
+        const run = await runStack({ keyVaultSecrets: '{"source-db-password": "s3cr3t-value-42"}' }, "dev", ["keyVaultSecrets"]);
+        const secret = one(run, TYPES.secret);
+        expect(secret.inputs).to.deep.include({ secretName: "source-db-password" });
+        const value = (secret.props.properties as { value: pulumi.Output<string> }).value;
+        expect(await pulumi.isSecret(value)).to.equal(true);
+        for (const notebook of ofType(run, TYPES.notebook)) {
+            expect(Buffer.from(String(notebook.inputs.contentBase64), "base64").toString()).not.to.contain("s3cr3t-value-42");
+        }
+        for (const job of ofType(run, TYPES.job)) {
+            expect(JSON.stringify(job.inputs)).not.to.contain("s3cr3t-value-42");
+        }
+        expect(JSON.stringify(run.outputs)).not.to.contain("s3cr3t-value-42");
+    });
+
+    it("creates the resource group and workspace itself when asked, and targets that workspace", async () => {
+        const run = await runStack({ createWorkspace: "true", databricksHost: "", databricksWorkspaceResourceId: "", resourceGroupName: "" }, "ci-7");
+        expect(one(run, TYPES.resourceGroup).inputs).to.include({ resourceGroupName: "rg-notebook-orchestration-ci-7" });
+        const workspace = one(run, TYPES.workspace);
+        expect(workspace.inputs).to.deep.include({ workspaceName: "dbw-notebook-orchestration-ci-7", sku: { name: "premium" } });
+        expect(one(run, TYPES.provider).inputs).to.include({ host: "https://adb-<workspace id>.azuredatabricks.net", azureWorkspaceResourceId: `<id of ${workspace.name}>` });
+        expect(one(run, TYPES.vault).inputs.resourceGroupName).to.equal("rg-notebook-orchestration-ci-7");
+    });
+
+    it("uses an existing workspace with Azure AD auth by default", () => {
+        expect(one(dev, TYPES.provider).inputs).to.include({
+            host: "https://adb-1234567890123456.7.azuredatabricks.net",
+            azureWorkspaceResourceId: "/subscriptions/sub-1/resourceGroups/rg-dp/providers/Microsoft.Databricks/workspaces/dbw-dp",
+            authType: "azure-cli",
+        });
+        expect(ofType(dev, TYPES.workspace)).to.have.length(0);
+    });
+
+    it("exports the ids, URLs, names and tables a user needs", () => {
+        expect(dev.outputs).to.include({
+            workspaceUrl: "https://adb-1234567890123456.7.azuredatabricks.net",
+            sequentialJobId: "<id of notebook-orchestration-dev-sequential-job>",
+            parallelJobId: "<id of notebook-orchestration-dev-parallel-job>",
+            secretScope: "notebook-orchestration-dev",
+            keyVaultName: "kv-nbo-dev-<random>",
+            keyVaultUri: "https://kv-nbo-dev-<random>.vault.azure.net/",
+        });
+        expect(Object.keys(dev.outputs.notebookUrls as object)).to.have.length(9);
+        expect(dev.outputs.clusterId).to.equal("<id of notebook-orchestration-dev-compute-cluster>");
+    });
+
+    it("fails on bad config before declaring any resource", async () => {
+        let failure: unknown;
+        const guarded = async () => {
+            try {
+                return await program()();
+            } catch (error) {
+                failure = error;
+                return {};
+            }
+        };
+        const run = await runOffline(guarded, { project: PROJECT, stack: "dev", config: { ...REQUIRED_CONFIG, maxWorkers: "0" } });
+        expect(failure).to.be.instanceOf(StackConfigError);
+        expect(String(failure)).to.contain("notebook-orchestration:maxWorkers");
+        expect(run.resources.map((r) => r.type)).to.deep.equal(["pulumi:pulumi:Stack"]);
+    });
+});
