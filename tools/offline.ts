@@ -57,7 +57,7 @@ export function resourceKey(type: string, name: string): string {
 }
 
 /** Outputs a real deployment computes, modelled on what the providers return. */
-function computedState(type: string, name: string, inputs: Record<string, any>, id: string): Record<string, unknown> {
+function computedState(type: string, inputs: Record<string, any>, id: string): Record<string, unknown> {
     const workspaceUrl = "<workspace url>";
     switch (type) {
         case "random:index/randomString:RandomString":
@@ -105,7 +105,7 @@ export async function runOffline(program: () => Promise<Record<string, unknown>>
                 if (recorded) {
                     recorded.inputs = args.inputs;
                 }
-                return { id, state: { ...args.inputs, ...computedState(args.type, args.name, args.inputs, id) } };
+                return { id, state: { ...args.inputs, ...computedState(args.type, args.inputs, id) } };
             },
             call(args) {
                 invokes.push(args.token);
