@@ -1,0 +1,153 @@
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { expect } from "chai";
+import { benchWorkloads, checkTargets, seededRandom } from "../tools/bench";
+import { idealLongestFirstMakespan, listScheduleMakespan, longestFirst, lowerBound, simulate, SimulationNotebooks, SimulationResult } from "../tools/simulation";
+import { ganttSpec, parsePools, smallestGoodPool, workloadFromFile, workloadFromStack } from "../tools/simulate";
+
+const ROOT = path.join(__dirname, "..");
+
+function simulateCommand(...args: string[]) {
+    return spawnSync(process.execPath, ["-r", "ts-node/register", "tools/simulate.ts", ...args], { cwd: ROOT, encoding: "utf8" });
+}
+
+function workloadFile(content: string): string {
+    const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "workload-")), "workload.json");
+    fs.writeFileSync(file, content);
+    return file;
+}
+
+describe("scheduling arithmetic", () => {
+    it("bounds a makespan below by the longest task and by the total over the pool", () => {
+        expect(lowerBound([10, 20, 30], 2)).to.equal(30);
+        expect(lowerBound([10, 10, 10, 10], 2)).to.equal(20);
+    });
+
+    it("list-schedules on the earliest free slot, so order matters", () => {
+        expect(listScheduleMakespan([1, 1, 1, 1, 4], 2)).to.equal(6);
+        expect(listScheduleMakespan([4, 1, 1, 1, 1], 2)).to.equal(4);
+    });
+
+    it("orders longest first, keeping declared order among equals", () => {
+        const order = longestFirst([
+            { name: "a", seconds: 5 },
+            { name: "b", seconds: 9 },
+            { name: "c", seconds: 5 },
+        ]).map((w) => w.name);
+        expect(order).to.deep.equal(["b", "a", "c"]);
+        expect(idealLongestFirstMakespan([{ name: "a", seconds: 1 }, { name: "b", seconds: 1 }, { name: "c", seconds: 1 }, { name: "d", seconds: 1 }, { name: "e", seconds: 4 }], 2)).to.equal(4);
+    });
+
+    it("generates the same random workload on every run", () => {
+        const a = seededRandom(42);
+        const b = seededRandom(42);
+        expect([a(), a(), a()]).to.deep.equal([b(), b(), b()]);
+        expect(benchWorkloads()[2].workers.map((w) => w.seconds)).to.deep.equal(benchWorkloads()[2].workers.map((w) => w.seconds));
+        expect(benchWorkloads().map((w) => w.workers.length)).to.deep.equal([4, 16, 32]);
+    });
+});
+
+describe("the local simulation", function () {
+    this.timeout(30000);
+
+    it("runs the real parallel orchestrator longest-first, close to the ideal makespan, and the pool.map baseline in list order", async () => {
+        const workers = [
+            { name: "short_a", seconds: 60 },
+            { name: "short_b", seconds: 60 },
+            { name: "short_c", seconds: 60 },
+            { name: "long", seconds: 240 },
+        ];
+        const notebooks = new SimulationNotebooks(workers);
+        try {
+            const ours = await simulate(notebooks, "parallel", 2, 20);
+            expect(ours.dispatchOrder[0]).to.equal("long");
+            expect(ours.idealLongestFirst).to.equal(240);
+            expect(ours.makespan).to.be.within(240, 240 * 1.05);
+            const baseline = await simulate(notebooks, "pool.map", 2, 20);
+            expect(baseline.dispatchOrder).to.deep.equal(["short_a", "short_b", "short_c", "long"]);
+            expect(baseline.makespan).to.be.within(300, 300 * 1.05);
+            const sequential = await simulate(notebooks, "sequential", 1, 20);
+            expect(sequential.pool).to.equal(1);
+            expect(sequential.makespan).to.be.within(420, 420 * 1.05);
+            expect(ours.overheadMsPerTask).to.be.below(20);
+        } finally {
+            notebooks.dispose();
+        }
+    });
+
+    it("picks the smallest pool within 2% of the shortest makespan", () => {
+        const result = (pool: number, makespan: number) => ({ mode: "parallel", pool, makespan }) as SimulationResult;
+        expect(smallestGoodPool([result(1, 100), result(2, 61), result(4, 60), result(8, 60)])).to.equal(2);
+        expect(smallestGoodPool([result(1, 100), result(2, 70), result(4, 60)])).to.equal(4);
+    });
+
+    it("draws one Gantt row per run, a bar per worker run, in simulated minutes", () => {
+        const run = { mode: "parallel", pool: 2, calls: [{ name: "w", thread: "worker_0", start: 60, end: 180 }] } as unknown as SimulationResult;
+        const spec = ganttSpec([run], "t") as { data: { values: unknown[] }; facet: { row: { sort: string[] } } };
+        expect(spec.data.values).to.deep.equal([{ run: "parallel P=2", slot: "worker_0", worker: "w", start: 1, end: 3 }]);
+        expect(spec.facet.row.sort).to.deep.equal(["parallel P=2"]);
+    });
+
+    it("checks the benchmark targets against measured figures", () => {
+        const sim = (makespan: number, ideal: number, bound: number, overhead = 1) => ({ makespan, idealLongestFirst: ideal, lowerBound: bound, overheadMsPerTask: overhead }) as SimulationResult;
+        const rows = [
+            { workload: "16 skewed", pool: 4, ours: sim(100, 100, 100), poolMap: sim(140, 100, 100) },
+            { workload: "32 random", pool: 2, ours: sim(103, 100, 100, 25), poolMap: sim(110, 100, 100) },
+        ];
+        expect(checkTargets(rows).map((c) => c.met)).to.deep.equal([false, true, true, false]);
+    });
+});
+
+describe("npm run simulate", function () {
+    this.timeout(60000);
+
+    it("prints the table for each pool size and writes the Gantt chart", () => {
+        const chart = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "chart-")), "simulation.svg");
+        const file = workloadFile(JSON.stringify({ source: "test", workers: [{ name: "daily_sales", expected_seconds: 120 }, { name: "order_status", expected_seconds: 60 }] }));
+        const result = simulateCommand("--workload", file, "--pools", "1,2", "--scale", "5", "--chart", chart);
+        expect(result.status, result.stderr).to.equal(0);
+        expect(result.stdout).to.contain("Simulating 2 workers (test)");
+        expect(result.stdout).to.match(/mode +pool +makespan +lower bound +ratio +speedup/);
+        expect(result.stdout).to.match(/\nsequential +1 /);
+        expect(result.stdout).to.match(/\nparallel +2 /);
+        const svg = fs.readFileSync(chart, "utf8");
+        expect(svg).to.match(/^<svg/);
+        expect(svg).to.contain("parallel P=2");
+    });
+
+    it("reads the workload from the stack's config by default", () => {
+        const workload = workloadFromStack("dev");
+        expect(workload.workers).to.deep.equal([
+            { name: "customer_totals", seconds: 95 },
+            { name: "daily_sales", seconds: 240 },
+            { name: "product_sales", seconds: 120 },
+            { name: "order_status", seconds: 60 },
+        ]);
+    });
+
+    for (const [what, content, message] of [
+        ["not JSON", "{workers: [", "not valid JSON"],
+        ["a negative duration", JSON.stringify({ workers: [{ name: "daily_sales", expected_seconds: -5 }] }), "expected_seconds"],
+        ["an unknown worker", JSON.stringify({ workers: [{ name: "nightly_sales", expected_seconds: 5 }] }), "unknown worker(s) nightly_sales; the stack's workers are customer_totals, daily_sales, product_sales, order_status"],
+    ]) {
+        it(`rejects a workload file with ${what}, naming the file`, () => {
+            const file = workloadFile(content);
+            expect(() => workloadFromFile(file)).to.throw(`${file}: `).with.property("message").that.contains(message);
+        });
+    }
+
+    it("exits non-zero with the message when the workload file is bad", () => {
+        const file = workloadFile(JSON.stringify({ workers: [{ name: "nightly_sales", expected_seconds: 5 }] }));
+        const result = simulateCommand("--workload", file);
+        expect(result.status).to.equal(1);
+        expect(result.stderr.trim()).to.equal(`simulate: ${file}: unknown worker(s) nightly_sales; the stack's workers are customer_totals, daily_sales, product_sales, order_status`);
+    });
+
+    it("rejects pool sizes outside 1 to 144", () => {
+        expect(parsePools("4,2,2")).to.deep.equal([2, 4]);
+        expect(() => parsePools("0,2")).to.throw("expected comma-separated pool sizes from 1 to 144");
+        expect(() => parsePools("2,x")).to.throw("expected comma-separated pool sizes");
+    });
+});

@@ -1,0 +1,150 @@
+/**
+ * `npm run bench [-- --scale 50]`: the parallel orchestrator against the plain `ThreadPool(n).map` in
+ * declared order, on fixed workloads and pool sizes, both run locally as real notebooks against a
+ * sleeping dbutils stub. Prints makespan / lower bound for both, our makespan against the ideal
+ * longest-first makespan computed exactly from the durations, and the orchestration overhead per task;
+ * then checks the targets and exits non-zero if one is missed.
+ */
+import { Command, InvalidArgumentError } from "commander";
+import { formatDuration, table } from "../cli/format";
+import { simulate, SimulatedWorker, SimulationNotebooks, SimulationResult } from "./simulation";
+
+export interface BenchWorkload {
+    readonly name: string;
+    readonly workers: readonly SimulatedWorker[];
+}
+
+/** A small seeded generator (mulberry32), so the random workload is the same on every machine. */
+export function seededRandom(seed: number): () => number {
+    let state = seed >>> 0;
+    return () => {
+        state = (state + 0x6d2b79f5) >>> 0;
+        let t = state;
+        t = Math.imul(t ^ (t >>> 15), t | 1);
+        t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+        return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+    };
+}
+
+const named = (prefix: string, seconds: readonly number[]): SimulatedWorker[] =>
+    seconds.map((s, i) => ({ name: `${prefix}_${String(i + 1).padStart(2, "0")}`, seconds: s }));
+
+export function benchWorkloads(): BenchWorkload[] {
+    const random = seededRandom(42);
+    return [
+        { name: "4 equal", workers: named("equal", [600, 600, 600, 600]) },
+        {
+            // Fourteen short workers, then the two long ones declared last: the case list order handles worst.
+            name: "16 skewed, longest last",
+            workers: named("skewed", [150, 140, 160, 130, 170, 150, 145, 155, 135, 165, 150, 150, 140, 160, 1150, 1250]),
+        },
+        { name: "32 random (seed 42)", workers: named("random", Array.from({ length: 32 }, () => Math.round(60 + random() * 840))) },
+    ];
+}
+
+export interface BenchRow {
+    readonly workload: string;
+    readonly pool: number;
+    readonly ours: SimulationResult;
+    readonly poolMap: SimulationResult;
+}
+
+export interface TargetCheck {
+    readonly target: string;
+    readonly met: boolean;
+    readonly detail: string;
+}
+
+/** The issue's targets, checked against measured rows. */
+export function checkTargets(rows: readonly BenchRow[]): TargetCheck[] {
+    const checks: TargetCheck[] = [];
+    const worstIdeal = rows.reduce((worst, row) => {
+        const gap = Math.abs(row.ours.makespan / row.ours.idealLongestFirst - 1);
+        return gap > worst.gap ? { gap, row } : worst;
+    }, { gap: 0, row: rows[0] });
+    checks.push({
+        target: "makespan within 2% of the ideal longest-first makespan, every workload and pool",
+        met: worstIdeal.gap <= 0.02,
+        detail: `worst ${(worstIdeal.gap * 100).toFixed(2)}% (${worstIdeal.row.workload}, P=${worstIdeal.row.pool})`,
+    });
+    const boundRows = rows.filter((r) => !r.workload.startsWith("4 ") && (r.pool === 2 || r.pool === 4));
+    const worstBound = Math.max(...boundRows.map((r) => r.ours.makespan / r.ours.lowerBound));
+    checks.push({ target: "makespan / lower bound <= 1.10 on the 16- and 32-worker workloads at P = 2 and 4", met: worstBound <= 1.1, detail: `worst ${worstBound.toFixed(3)}` });
+    const skewed = rows.find((r) => r.workload.startsWith("16") && r.pool === 4);
+    const shorter = skewed ? 1 - skewed.ours.makespan / skewed.poolMap.makespan : 0;
+    checks.push({ target: "at least 25% shorter than pool.map on the skewed workload at P = 4", met: shorter >= 0.25, detail: `${(shorter * 100).toFixed(1)}% shorter` });
+    const overhead = Math.max(...rows.map((r) => r.ours.overheadMsPerTask));
+    checks.push({ target: "orchestration overhead per task under 20 ms", met: overhead < 20, detail: `worst ${overhead.toFixed(2)} ms` });
+    return checks;
+}
+
+export function benchTable(rows: readonly BenchRow[]): string {
+    const pct = (ratio: number) => `${ratio >= 1 ? "+" : ""}${((ratio - 1) * 100).toFixed(2)}%`;
+    return table(
+        ["workload", "P", "lower bound", "ideal LPT", "ours", "ours/LB", "vs ideal", "pool.map", "map/LB", "ours vs map", "overhead/task"],
+        rows.map((r) => [
+            r.workload,
+            r.pool,
+            formatDuration(r.ours.lowerBound),
+            formatDuration(r.ours.idealLongestFirst),
+            formatDuration(r.ours.makespan),
+            (r.ours.makespan / r.ours.lowerBound).toFixed(3),
+            pct(r.ours.makespan / r.ours.idealLongestFirst),
+            formatDuration(r.poolMap.makespan),
+            (r.poolMap.makespan / r.poolMap.lowerBound).toFixed(3),
+            pct(r.ours.makespan / r.poolMap.makespan),
+            `${r.ours.overheadMsPerTask.toFixed(2)} ms`,
+        ]),
+        ["left", "right", "right", "right", "right", "right", "right", "right", "right", "right", "right"],
+    );
+}
+
+async function main(): Promise<void> {
+    const options = new Command("bench")
+        .description("Benchmark the parallel orchestrator against ThreadPool.map on fixed workloads")
+        .option(
+            "--scale <ms>",
+            "real milliseconds per simulated minute",
+            (value: string) => {
+                const scale = Number(value);
+                if (!Number.isFinite(scale) || scale <= 0) {
+                    throw new InvalidArgumentError("expected a positive number of milliseconds, e.g. 50");
+                }
+                return scale;
+            },
+            50,
+        )
+        .parse()
+        .opts<{ scale: number }>();
+
+    console.log(`Benchmark: 1 simulated minute = ${options.scale} ms; durations and makespans in simulated time, overhead in real time.\n`);
+    const rows: BenchRow[] = [];
+    for (const workload of benchWorkloads()) {
+        const notebooks = new SimulationNotebooks(workload.workers);
+        try {
+            for (const pool of [2, 4, 8]) {
+                const ours = await simulate(notebooks, "parallel", pool, options.scale);
+                const poolMap = await simulate(notebooks, "pool.map", pool, options.scale);
+                rows.push({ workload: workload.name, pool, ours, poolMap });
+            }
+        } finally {
+            notebooks.dispose();
+        }
+    }
+    console.log(benchTable(rows));
+    console.log("\nTargets:");
+    const checks = checkTargets(rows);
+    for (const check of checks) {
+        console.log(`  ${check.met ? "met    " : "MISSED "} ${check.target}: ${check.detail}`);
+    }
+    if (checks.some((c) => !c.met)) {
+        process.exitCode = 1;
+    }
+}
+
+if (require.main === module) {
+    main().catch((error: unknown) => {
+        console.error(`bench: ${error instanceof Error ? error.message : String(error)}`);
+        process.exit(1);
+    });
+}

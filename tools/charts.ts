@@ -1,0 +1,52 @@
+/**
+ * Charts drawn with Vega-Lite and rendered to SVG by Vega without a browser (renderer "none").
+ * The one place that loads the two libraries; the simulation's Gantt chart and `jobs compare --chart`
+ * both render through it.
+ */
+import * as path from "path";
+import { pathToFileURL } from "url";
+
+// vega and vega-lite are ES modules with top-level await, which Node 20 cannot require(); a Function
+// keeps TypeScript (module: commonjs) from turning this import() into a require().
+const dynamicImport = new Function("specifier", "return import(specifier)") as (specifier: string) => Promise<unknown>;
+
+async function importEsm<T>(name: string): Promise<T> {
+    return (await dynamicImport(pathToFileURL(require.resolve(name)).href)) as T;
+}
+
+interface VegaLite {
+    compile(spec: unknown, opts?: { logger?: unknown }): { spec: unknown };
+}
+interface Vega {
+    parse(spec: unknown): unknown;
+    View: new (runtime: unknown, opts: { renderer: string }) => { toSVG(): Promise<string>; finalize(): void };
+}
+
+/** Renders a Vega-Lite spec to SVG text. */
+export async function renderVegaLiteSvg(spec: Record<string, unknown>): Promise<string> {
+    const [vl, vega] = await Promise.all([importEsm<VegaLite>("vega-lite"), importEsm<Vega>("vega")]);
+    // vega-lite logs layout advice to the console; keep the tools' output clean.
+    const quiet = { level: () => quiet, error: () => quiet, warn: () => quiet, info: () => quiet, debug: () => quiet };
+    const view = new vega.View(vega.parse(vl.compile(spec, { logger: quiet }).spec), { renderer: "none" });
+    try {
+        return await view.toSVG();
+    } finally {
+        view.finalize();
+    }
+}
+
+function escapeHtml(text: string): string {
+    return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c] as string);
+}
+
+/** The chart as a file's content: SVG for `.svg`, a small page around the SVG for `.html`. */
+export function chartFileContent(file: string, svg: string, title: string): string {
+    const extension = path.extname(file).toLowerCase();
+    if (extension === ".svg") {
+        return svg;
+    }
+    if (extension === ".html" || extension === ".htm") {
+        return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>\n<body style="font-family: sans-serif">\n${svg}\n</body></html>\n`;
+    }
+    throw new Error(`Chart file '${file}': the name must end in .svg or .html`);
+}

@@ -1,0 +1,158 @@
+/**
+ * Local simulation of the orchestrators: the real rendered notebooks run with python3, and each
+ * `dbutils.notebook.run` is answered by a stub that sleeps for the worker's expected duration, scaled
+ * down. Gives the makespan per mode and pool size, its lower bound, the ideal longest-first makespan
+ * and the orchestration overhead per task, so a pool size can be chosen before spending cluster time.
+ */
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import { MAX_WORKERS_HARD_LIMIT } from "../components/config";
+import { allNotebooks, OrchestratorSettings, renderTemplate, writeNotebooks } from "../components/render";
+import { ChildCall, NotebookResult, runNotebookLocally } from "./localRun";
+
+export type SimulationMode = "sequential" | "parallel" | "pool.map";
+
+export interface SimulatedWorker {
+    readonly name: string;
+    /** Expected run time in (simulated) seconds. */
+    readonly seconds: number;
+}
+
+export interface SimulationResult {
+    readonly mode: SimulationMode;
+    readonly pool: number;
+    /** First dispatch to last completion, simulated seconds. */
+    readonly makespan: number;
+    /** max(longest worker, total / pool): no schedule can be shorter. */
+    readonly lowerBound: number;
+    /** Makespan of longest-first dispatch computed exactly from the durations. */
+    readonly idealLongestFirst: number;
+    /** Real milliseconds per task spent between a slot freeing up and its next task starting. */
+    readonly overheadMsPerTask: number;
+    readonly calls: readonly ChildCall[];
+    readonly dispatchOrder: readonly string[];
+}
+
+const WORKER_ROOT = "/simulation/workers";
+const BASELINE_TEMPLATE = path.join(__dirname, "baselines", "pool_map.py");
+
+export function lowerBound(durations: readonly number[], pool: number): number {
+    const total = durations.reduce((sum, d) => sum + d, 0);
+    return Math.max(Math.max(0, ...durations), total / pool);
+}
+
+/** Makespan when tasks are started in `order` on the earliest free of `pool` slots (list scheduling). */
+export function listScheduleMakespan(durationsInOrder: readonly number[], pool: number): number {
+    const slots = new Array<number>(Math.min(pool, Math.max(1, durationsInOrder.length))).fill(0);
+    for (const duration of durationsInOrder) {
+        let earliest = 0;
+        for (let i = 1; i < slots.length; i++) {
+            if (slots[i] < slots[earliest]) {
+                earliest = i;
+            }
+        }
+        slots[earliest] += duration;
+    }
+    return Math.max(0, ...slots);
+}
+
+/** Longest-processing-time-first: the order the parallel orchestrator dispatches in when durations are known. */
+export function longestFirst(workers: readonly SimulatedWorker[]): SimulatedWorker[] {
+    return workers
+        .map((worker, index) => ({ worker, index }))
+        .sort((a, b) => b.worker.seconds - a.worker.seconds || a.index - b.index)
+        .map(({ worker }) => worker);
+}
+
+export function idealLongestFirstMakespan(workers: readonly SimulatedWorker[], pool: number): number {
+    return listScheduleMakespan(
+        longestFirst(workers).map((w) => w.seconds),
+        pool,
+    );
+}
+
+/** Real seconds slept per simulated second, for `msPerMinute` real milliseconds per simulated minute. */
+export function timeScale(msPerMinute: number): number {
+    return msPerMinute / 1000 / 60;
+}
+
+/** Gaps on each thread between a task ending (or the first dispatch) and its next task starting. */
+function dispatchGaps(calls: readonly ChildCall[]): number {
+    const first = Math.min(...calls.map((c) => c.start));
+    const byThread = new Map<string, ChildCall[]>();
+    for (const call of calls) {
+        byThread.set(call.thread, [...(byThread.get(call.thread) ?? []), call]);
+    }
+    let gaps = 0;
+    for (const threadCalls of byThread.values()) {
+        threadCalls.sort((a, b) => a.start - b.start);
+        let free = first;
+        for (const call of threadCalls) {
+            gaps += Math.max(0, call.start - free);
+            free = call.end;
+        }
+    }
+    return gaps;
+}
+
+/** Notebooks rendered for a workload, in a temporary folder laid out like the workspace. */
+export class SimulationNotebooks {
+    readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "simulation-"));
+
+    constructor(readonly workers: readonly SimulatedWorker[]) {
+        const settings: OrchestratorSettings = {
+            workers: workers.map((w) => ({ name: w.name, path: `${WORKER_ROOT}/${w.name}`, arguments: {}, expectedSeconds: w.seconds })),
+            maxWorkers: 1,
+            maxWorkersLimit: MAX_WORKERS_HARD_LIMIT,
+            timeoutSeconds: 0,
+            maxRetries: 0,
+            retryBackoffSeconds: 0,
+            runLogTable: "`simulation`.`simulation`.`run_log`",
+            historyRuns: 5,
+        };
+        writeNotebooks(this.dir, allNotebooks(settings));
+    }
+
+    /** The plain `ThreadPool(n).map` baseline, rendered for one pool size. */
+    baseline(pool: number): string {
+        const file = path.join(this.dir, "baselines", `pool_map_${pool}.py`);
+        fs.mkdirSync(path.dirname(file), { recursive: true });
+        const workers = this.workers.map((w) => ({ name: w.name, path: `${WORKER_ROOT}/${w.name}`, arguments: {} }));
+        fs.writeFileSync(file, renderTemplate(fs.readFileSync(BASELINE_TEMPLATE, "utf8"), { workers, max_workers: pool }, "baselines/pool_map"));
+        return file;
+    }
+
+    dispose(): void {
+        fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+}
+
+export async function simulate(notebooks: SimulationNotebooks, mode: SimulationMode, pool: number, msPerMinute: number): Promise<SimulationResult> {
+    const notebook =
+        mode === "pool.map" ? notebooks.baseline(pool) : path.join(notebooks.dir, "orchestrators", `${mode === "sequential" ? "sequential" : "parallel"}.py`);
+    const scale = timeScale(msPerMinute);
+    const result: NotebookResult = await runNotebookLocally({
+        notebook,
+        time_scale: scale,
+        widgets: mode === "parallel" ? { max_workers: String(pool) } : {},
+        workers: Object.fromEntries(notebooks.workers.map((w) => [w.name, { attempts: [{ seconds: w.seconds }] }])),
+    });
+    if (result.status === "raised") {
+        throw new Error(`The ${mode} simulation with pool ${pool} failed: ${result.error}`);
+    }
+    const calls = result.calls;
+    const effectivePool = mode === "sequential" ? 1 : pool;
+    const durations = notebooks.workers.map((w) => w.seconds);
+    const makespan = calls.length > 0 ? Math.max(...calls.map((c) => c.end)) - Math.min(...calls.map((c) => c.start)) : 0;
+    return {
+        mode,
+        pool: effectivePool,
+        makespan,
+        lowerBound: lowerBound(durations, effectivePool),
+        idealLongestFirst: idealLongestFirstMakespan(notebooks.workers, effectivePool),
+        overheadMsPerTask: calls.length > 0 ? (dispatchGaps(calls) * scale * 1000) / calls.length : 0,
+        calls,
+        dispatchOrder: [...calls].sort((a, b) => a.start - b.start).map((c) => c.name),
+    };
+}
