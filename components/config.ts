@@ -10,6 +10,8 @@ import { WORKER_NAMES } from "./workers";
 /** Each notebook run holds one of the cluster's 145 execution contexts; the orchestrator holds one. */
 export const EXECUTION_CONTEXT_LIMIT = 145;
 export const MAX_WORKERS_HARD_LIMIT = EXECUTION_CONTEXT_LIMIT - 1;
+/** Longest idle time before the shared cluster terminates; policy/rules.ts enforces the same. */
+export const MAX_AUTOTERMINATION_MINUTES = 120;
 
 export type DeploymentMode = "development" | "production";
 export type ComputeMode = "shared" | "perJob";
@@ -78,6 +80,28 @@ export interface JobsConfig {
     readonly notificationEmails: readonly string[];
 }
 
+export type ApiTokenSource = "context" | "secretScope";
+
+/** The asynchronous fan-out: a state table, a worker job and a scheduled dispatcher (off by default). */
+export interface AsyncFanOutConfig {
+    readonly enabled: boolean;
+    /** State table name inside the stack's schema. */
+    readonly stateTable: string;
+    readonly dispatcherSchedule: ScheduleConfig;
+    /** Most job runs active in the workspace after a dispatcher pass. */
+    readonly concurrencyCap: number;
+    /** Submissions per entry before it stays FAILED. */
+    readonly maxAttempts: number;
+    /** Where the dispatcher's Jobs API token comes from: the notebook's context or the secret scope. */
+    readonly apiTokenSource: ApiTokenSource;
+    /** Key Vault secret holding the token when apiTokenSource is secretScope. */
+    readonly apiTokenSecret: string;
+}
+
+/** The workspace's limit of concurrently running task runs (429 beyond it). */
+export const WORKSPACE_CONCURRENT_RUN_LIMIT = 1000;
+export const ASYNC_CAP_LIMIT_PER_JOB = 900;
+
 export interface KeyVaultSecretConfig {
     readonly name: string;
     readonly value: pulumi.Output<string>;
@@ -100,6 +124,7 @@ export interface StackConfig {
     readonly orchestration: OrchestrationConfig;
     readonly jobs: JobsConfig;
     readonly secrets: SecretsConfig;
+    readonly asyncFanOut: AsyncFanOutConfig;
 }
 
 /** Where raw configuration strings come from: Pulumi's config in a program, a plain map in tests. */
@@ -158,8 +183,14 @@ export const CONFIG_DEFAULTS = {
     parallelSchedule: "0 0 4 * * ?",
     scheduleTimezone: "UTC",
     jobTimeoutSeconds: 7200,
-    notificationEmails: [] as string[],
     vaultNamePrefix: "kv-nbo",
+    asyncFanOut: false,
+    asyncStateTable: "etl_work_queue",
+    asyncDispatchIntervalMinutes: 5,
+    asyncConcurrencyCap: 50,
+    asyncMaxAttempts: 3,
+    asyncApiTokenSource: "context",
+    asyncApiTokenSecret: "databricks-jobs-token",
 } as const;
 
 const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
@@ -308,7 +339,13 @@ function readCompute(r: Reader, tags: Readonly<Record<string, string>>): Compute
             autoscale = { minWorkers, maxWorkers };
         }
     }
-    const autoterminationMinutes = r.integer("autoterminationMinutes", CONFIG_DEFAULTS.autoterminationMinutes, 10, 10000, " (Databricks' auto-termination range)");
+    const autoterminationMinutes = r.integer(
+        "autoterminationMinutes",
+        CONFIG_DEFAULTS.autoterminationMinutes,
+        10,
+        MAX_AUTOTERMINATION_MINUTES,
+        " (an idle shared cluster costs money; the policy pack enforces the same bound)",
+    );
     return {
         mode: r.oneOf<ComputeMode>("computeMode", ["shared", "perJob"], CONFIG_DEFAULTS.computeMode),
         sparkVersion: r.optionalString("sparkVersion"),
@@ -374,10 +411,13 @@ function readJobs(r: Reader, production: boolean, notebookTimeoutSeconds: number
     if (notebookTimeoutSeconds > timeoutSeconds) {
         r.problem("notebookTimeoutSeconds", `at most jobTimeoutSeconds (${timeoutSeconds}), or the job times out before its notebooks`, String(notebookTimeoutSeconds));
     }
-    const emails = r.json("notificationEmails", "a JSON array of e-mail addresses", isStringArray) ?? [...CONFIG_DEFAULTS.notificationEmails];
+    const emailsExpected = "a JSON array of at least one e-mail address, told when a job run fails or runs long (the policy pack requires it)";
+    const emails = r.json("notificationEmails", emailsExpected, isStringArray) ?? [];
     const invalid = emails.filter((e) => !EMAIL.test(e));
     if (invalid.length > 0) {
         r.problem("notificationEmails", `e-mail addresses (invalid: ${invalid.join(", ")})`);
+    } else if (emails.length === 0 && !r.problems.some((p) => p.key.endsWith(":notificationEmails"))) {
+        r.problem("notificationEmails", emailsExpected);
     }
     return {
         sequentialSchedule: readSchedule(r, "sequentialSchedule", CONFIG_DEFAULTS.sequentialSchedule, timezoneId, paused),
@@ -418,6 +458,32 @@ function readSecrets(r: Reader, source: ConfigSource, production: boolean): Secr
         softDeleteRetentionDays: r.integer("keyVaultSoftDeleteRetentionDays", production ? 90 : 7, 7, 90),
         purgeProtection,
         secrets: Object.entries(values).map(([name, value]) => ({ name, value: pulumi.secret(value) })),
+    };
+}
+
+function readAsyncFanOut(r: Reader, computeMode: ComputeMode, timezoneId: string, paused: boolean): AsyncFanOutConfig {
+    const interval = r.integer("asyncDispatchIntervalMinutes", CONFIG_DEFAULTS.asyncDispatchIntervalMinutes, 1, 59);
+    const capLimit = computeMode === "shared" ? MAX_WORKERS_HARD_LIMIT : ASYNC_CAP_LIMIT_PER_JOB;
+    const capWhy =
+        computeMode === "shared"
+            ? ` (the worker job runs on the shared cluster, whose ${EXECUTION_CONTEXT_LIMIT} execution contexts every run needs one of; use computeMode perJob for more)`
+            : ` (well below the workspace's ${WORKSPACE_CONCURRENT_RUN_LIMIT} concurrent task runs, leaving room for other jobs)`;
+    const stateTable = r.string("asyncStateTable", CONFIG_DEFAULTS.asyncStateTable);
+    if (!TABLE_NAME.test(stateTable)) {
+        r.problem("asyncStateTable", "letters, digits and underscores, not starting with a digit");
+    }
+    const apiTokenSecret = r.string("asyncApiTokenSecret", CONFIG_DEFAULTS.asyncApiTokenSecret);
+    if (!KEY_VAULT_SECRET_NAME.test(apiTokenSecret)) {
+        r.problem("asyncApiTokenSecret", "a Key Vault secret name: 1-127 letters, digits and hyphens");
+    }
+    return {
+        enabled: r.boolean("asyncFanOut", CONFIG_DEFAULTS.asyncFanOut),
+        stateTable,
+        dispatcherSchedule: { quartzCronExpression: `0 0/${interval} * * * ?`, timezoneId, pauseStatus: paused ? "PAUSED" : "UNPAUSED" },
+        concurrencyCap: r.integer("asyncConcurrencyCap", CONFIG_DEFAULTS.asyncConcurrencyCap, 1, capLimit, capWhy),
+        maxAttempts: r.integer("asyncMaxAttempts", CONFIG_DEFAULTS.asyncMaxAttempts, 1, 10),
+        apiTokenSource: r.oneOf<ApiTokenSource>("asyncApiTokenSource", ["context", "secretScope"], CONFIG_DEFAULTS.asyncApiTokenSource),
+        apiTokenSecret,
     };
 }
 
@@ -467,12 +533,14 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
     const createWorkspace = r.boolean("createWorkspace", CONFIG_DEFAULTS.createWorkspace);
     const location = r.string("location", CONFIG_DEFAULTS.location);
     const orchestration = readOrchestration(r);
+    const compute = readCompute(r, names.tags);
+    const jobs = readJobs(r, production, orchestration.notebookTimeoutSeconds);
     const config: StackConfig = {
         names,
         mode,
         workspace: readWorkspace(r, createWorkspace, location),
         databricksAuthType: r.oneOf("databricksAuthType", DATABRICKS_AUTH_TYPES, CONFIG_DEFAULTS.databricksAuthType),
-        compute: readCompute(r, names.tags),
+        compute,
         data: {
             catalog,
             schema: names.schema,
@@ -482,8 +550,9 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
             sampleRows: r.integer("sampleRows", CONFIG_DEFAULTS.sampleRows, 1, 100_000_000),
         },
         orchestration,
-        jobs: readJobs(r, production, orchestration.notebookTimeoutSeconds),
+        jobs,
         secrets: readSecrets(r, source, production),
+        asyncFanOut: readAsyncFanOut(r, compute.mode, jobs.sequentialSchedule.timezoneId, jobs.sequentialSchedule.pauseStatus === "PAUSED"),
     };
     if (r.problems.length > 0) {
         throw new StackConfigError(source.stack, r.problems);

@@ -4,18 +4,20 @@ import type { TaskCompute } from "./compute";
 import type { ScheduleConfig } from "./config";
 
 export const SETUP_TASK_KEY = "setup";
-export const ORCHESTRATE_TASK_KEY = "orchestrate";
 
-export interface OrchestrationJobArgs {
+export interface NotebookJobArgs {
     readonly jobName: pulumi.Input<string>;
     readonly description: pulumi.Input<string>;
-    readonly setupNotebookPath: pulumi.Input<string>;
-    readonly setupParameters: pulumi.Input<Record<string, pulumi.Input<string>>>;
-    readonly orchestratorNotebookPath: pulumi.Input<string>;
-    /** Job parameters (name to default); they reach the orchestrator's widgets and can be changed per run. */
+    /** The setup notebook, run as task `setup` before the main task; omitted when another job's setup creates the tables. */
+    readonly setup?: { readonly notebookPath: pulumi.Input<string>; readonly parameters: pulumi.Input<Record<string, pulumi.Input<string>>> };
+    /** The job's main notebook task. */
+    readonly task: { readonly key: string; readonly notebookPath: pulumi.Input<string> };
+    /** Job parameters (name to default); they reach the notebooks' widgets and can be changed per run. */
     readonly parameters: Readonly<Record<string, string>>;
     readonly compute: TaskCompute;
-    readonly schedule: ScheduleConfig;
+    /** Quartz schedule; a job without one only runs when triggered. */
+    readonly schedule?: ScheduleConfig;
+    readonly maxConcurrentRuns: number;
     readonly timeoutSeconds: number;
     readonly notificationEmails: readonly string[];
     readonly tags: pulumi.Input<Record<string, pulumi.Input<string>>>;
@@ -29,33 +31,36 @@ export function jobParameters(parameters: Readonly<Record<string, string>>): { n
 }
 
 /**
- * A scheduled job that runs one orchestration notebook: task `setup` creates the tables (and sample
- * data), then task `orchestrate` runs the workers. One run at a time, queued rather than skipped when
- * the previous run is still going, with a timeout, a duration warning and failure e-mails.
+ * A job that runs one notebook, after the setup notebook when it has one (task `setup` creates the
+ * tables and sample data). Runs beyond `maxConcurrentRuns` queue rather than being skipped; every run
+ * has a timeout, a duration warning at 80% of it and failure e-mails.
  */
-export class OrchestrationJob extends pulumi.ComponentResource {
+export class NotebookJob extends pulumi.ComponentResource {
     public readonly job: databricks.Job;
     public readonly jobId: pulumi.Output<string>;
     public readonly url: pulumi.Output<string>;
 
-    constructor(name: string, args: OrchestrationJobArgs, opts?: pulumi.ComponentResourceOptions) {
-        super("orchestration:jobs:OrchestrationJob", name, {}, opts);
+    constructor(name: string, args: NotebookJobArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("orchestration:jobs:NotebookJob", name, {}, opts);
 
         const emails = args.notificationEmails.length > 0 ? [...args.notificationEmails] : undefined;
-        // Kept sorted by task key, as the API returns them, so previews show no spurious diffs.
         const tasks: databricks.types.input.JobTask[] = [
             {
-                taskKey: ORCHESTRATE_TASK_KEY,
-                dependsOns: [{ taskKey: SETUP_TASK_KEY }],
-                notebookTask: { notebookPath: args.orchestratorNotebookPath, source: "WORKSPACE" },
-                ...args.compute.task,
-            },
-            {
-                taskKey: SETUP_TASK_KEY,
-                notebookTask: { notebookPath: args.setupNotebookPath, baseParameters: args.setupParameters, source: "WORKSPACE" },
+                taskKey: args.task.key,
+                dependsOns: args.setup ? [{ taskKey: SETUP_TASK_KEY }] : undefined,
+                notebookTask: { notebookPath: args.task.notebookPath, source: "WORKSPACE" },
                 ...args.compute.task,
             },
         ];
+        if (args.setup) {
+            tasks.push({
+                taskKey: SETUP_TASK_KEY,
+                notebookTask: { notebookPath: args.setup.notebookPath, baseParameters: args.setup.parameters, source: "WORKSPACE" },
+                ...args.compute.task,
+            });
+        }
+        // Sorted by task key, as the API returns them, so previews show no spurious diffs.
+        tasks.sort((a, b) => String(a.taskKey).localeCompare(String(b.taskKey)));
 
         this.job = new databricks.Job(
             `${name}-job`,
@@ -65,12 +70,12 @@ export class OrchestrationJob extends pulumi.ComponentResource {
                 tasks,
                 jobClusters: args.compute.jobClusters,
                 parameters: jobParameters(args.parameters),
-                schedule: {
+                schedule: args.schedule && {
                     quartzCronExpression: args.schedule.quartzCronExpression,
                     timezoneId: args.schedule.timezoneId,
                     pauseStatus: args.schedule.pauseStatus,
                 },
-                maxConcurrentRuns: 1,
+                maxConcurrentRuns: args.maxConcurrentRuns,
                 queue: { enabled: true },
                 timeoutSeconds: args.timeoutSeconds,
                 health: { rules: [{ metric: "RUN_DURATION_SECONDS", op: "GREATER_THAN", value: Math.round(args.timeoutSeconds * 0.8) }] },

@@ -8,7 +8,7 @@
 export const VAULT_SUFFIX_LENGTH = 4;
 export const VAULT_NAME_MAX_LENGTH = 24;
 
-export type JobKind = "sequential" | "parallel";
+export type JobKind = "sequential" | "parallel" | "async-worker" | "async-dispatcher";
 
 export interface EnvironmentNames {
     readonly project: string;

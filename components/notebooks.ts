@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
-import { OrchestratorKind, OrchestratorSettings, readNotebook, renderOrchestrator, STATIC_NOTEBOOKS } from "./render";
+import { OrchestratedWorker, OrchestratorKind, OrchestratorSettings, readNotebook, renderOrchestrator, STATIC_NOTEBOOKS } from "./render";
 import { WORKERS } from "./workers";
 
 export interface EtlNotebooksArgs {
@@ -14,8 +14,23 @@ export interface EtlNotebooksArgs {
     readonly expectedSeconds: Readonly<Record<string, number>>;
 }
 
-function toBase64(source: string): string {
-    return Buffer.from(source, "utf8").toString("base64");
+/** Uploads a Python notebook source to `<folder>/<relativePath>`, named from the component and the path. */
+export function uploadNotebook(
+    componentName: string,
+    folder: databricks.Directory,
+    relativePath: string,
+    source: pulumi.Input<string>,
+    parent: pulumi.Resource,
+): databricks.Notebook {
+    return new databricks.Notebook(
+        `${componentName}-${relativePath.replace(/\//g, "-")}`,
+        {
+            path: pulumi.interpolate`${folder.path}/${relativePath}`,
+            language: "PYTHON",
+            contentBase64: pulumi.output(source).apply((text) => Buffer.from(text, "utf8").toString("base64")),
+        },
+        { parent, dependsOn: [folder] },
+    );
 }
 
 /**
@@ -28,6 +43,8 @@ export class EtlNotebooks extends pulumi.ComponentResource {
     /** Notebooks by their path relative to the folder, e.g. `workers/daily_sales`. */
     public readonly notebooks: Record<string, databricks.Notebook> = {};
     public readonly setupPath: pulumi.Output<string>;
+    /** The workers as the orchestrators call them: deployed paths and arguments. */
+    public readonly workers: pulumi.Output<OrchestratedWorker[]>;
     public readonly orchestratorPaths: Record<OrchestratorKind, pulumi.Output<string>>;
 
     constructor(name: string, args: EtlNotebooksArgs, opts?: pulumi.ComponentResourceOptions) {
@@ -35,32 +52,23 @@ export class EtlNotebooks extends pulumi.ComponentResource {
 
         this.folder = new databricks.Directory(`${name}-folder`, { path: args.folder, deleteRecursive: true }, { parent: this });
         const upload = (relativePath: string, source: pulumi.Input<string>) => {
-            const notebook = new databricks.Notebook(
-                `${name}-${relativePath.replace(/\//g, "-")}`,
-                {
-                    path: `${args.folder}/${relativePath}`,
-                    language: "PYTHON",
-                    contentBase64: pulumi.output(source).apply(toBase64),
-                },
-                { parent: this, dependsOn: [this.folder] },
-            );
-            this.notebooks[relativePath] = notebook;
-            return notebook;
+            this.notebooks[relativePath] = uploadNotebook(name, this.folder, relativePath, source, this);
+            return this.notebooks[relativePath];
         };
 
         for (const relativePath of STATIC_NOTEBOOKS) {
             upload(relativePath, readNotebook(relativePath));
         }
         const workerPaths = pulumi.all(WORKERS.map((worker) => this.notebooks[worker.source.replace(/\.py$/, "")].path));
-        const settings: pulumi.Output<OrchestratorSettings> = workerPaths.apply((paths) => ({
-            ...args.orchestration,
-            workers: WORKERS.map((worker, index) => ({
+        this.workers = workerPaths.apply((paths) =>
+            WORKERS.map((worker, index) => ({
                 name: worker.name,
                 path: paths[index],
                 arguments: args.workerArguments,
                 expectedSeconds: args.expectedSeconds[worker.name],
             })),
-        }));
+        );
+        const settings: pulumi.Output<OrchestratorSettings> = this.workers.apply((workers) => ({ ...args.orchestration, workers }));
         const orchestrator = (kind: OrchestratorKind) =>
             upload(
                 `orchestrators/${kind}`,

@@ -148,6 +148,54 @@ export function renderOrchestrator(kind: OrchestratorKind, settings: Orchestrato
     return renderTemplate(readNotebook(templateName), values, templateName);
 }
 
+/** What the asynchronous fan-out's dispatcher is rendered with. */
+export interface DispatcherSettings {
+    /** The worker job's id as the provider reports it (a numeric string). */
+    readonly workerJobId: string;
+    /** Fully qualified, quoted state and run-log tables. */
+    readonly stateTable: string;
+    readonly runLogTable: string;
+    readonly workerNames: readonly string[];
+    readonly concurrencyCap: number;
+    readonly maxAttempts: number;
+    readonly apiTokenSource: "context" | "secretScope";
+    readonly secretScope: string;
+    readonly apiTokenSecret: string;
+    readonly workspaceUrl: string;
+}
+
+/** The static notebook the dispatcher includes; uploaded only with the asynchronous fan-out on. */
+export const DISPATCH_LIBRARY = "lib/dispatch";
+
+export function renderAsyncWorker(workers: readonly OrchestratedWorker[], timeoutSeconds: number): string {
+    const templateName = "async/run_worker";
+    return renderTemplate(
+        readNotebook(templateName),
+        { workers: workers.map((w) => ({ name: w.name, path: w.path, arguments: w.arguments })), timeout_seconds: timeoutSeconds },
+        templateName,
+    );
+}
+
+export function renderDispatcher(settings: DispatcherSettings): string {
+    const templateName = "async/dispatcher";
+    return renderTemplate(
+        readNotebook(templateName),
+        {
+            worker_job_id: settings.workerJobId,
+            state_table: settings.stateTable,
+            run_log_table: settings.runLogTable,
+            worker_names: settings.workerNames,
+            concurrency_cap: settings.concurrencyCap,
+            max_attempts: settings.maxAttempts,
+            api_token_source: settings.apiTokenSource,
+            secret_scope: settings.secretScope,
+            api_token_secret: settings.apiTokenSecret,
+            workspace_url: settings.workspaceUrl,
+        },
+        templateName,
+    );
+}
+
 /** Every notebook the stack uploads, orchestrators rendered with the given settings. */
 export function allNotebooks(settings: OrchestratorSettings): NotebookSource[] {
     return [

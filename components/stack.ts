@@ -1,7 +1,8 @@
 import * as pulumi from "@pulumi/pulumi";
+import { AsyncFanOut } from "./asyncFanOut";
 import { EtlCompute } from "./compute";
 import type { StackConfig } from "./config";
-import { OrchestrationJob } from "./jobs";
+import { NotebookJob } from "./jobs";
 import { EtlNotebooks } from "./notebooks";
 import { KeyVaultSecretScope } from "./secrets";
 import { DatabricksWorkspace } from "./workspace";
@@ -63,6 +64,7 @@ export function orchestrationStack(config: StackConfig) {
     );
 
     const table = (name: string) => qualifiedTable(data.catalog, data.schema, name);
+    const quotedRunLog = qualifiedTable(data.catalog, data.schema, data.runLogTable, true);
     const notebooks = new EtlNotebooks(
         `${names.prefix}-notebooks`,
         {
@@ -79,7 +81,7 @@ export function orchestrationStack(config: StackConfig) {
                 timeoutSeconds: orchestration.notebookTimeoutSeconds,
                 maxRetries: orchestration.maxRetries,
                 retryBackoffSeconds: orchestration.retryBackoffSeconds,
-                runLogTable: qualifiedTable(data.catalog, data.schema, data.runLogTable, true),
+                runLogTable: quotedRunLog,
                 historyRuns: orchestration.historyRuns,
             },
             expectedSeconds: orchestration.expectedSeconds,
@@ -87,6 +89,7 @@ export function orchestrationStack(config: StackConfig) {
         inWorkspace,
     );
 
+    const fanOut = config.asyncFanOut;
     const setupParameters = {
         catalog: data.catalog,
         schema: data.schema,
@@ -95,6 +98,7 @@ export function orchestrationStack(config: StackConfig) {
         sample_data: String(data.sampleData),
         sample_rows: String(data.sampleRows),
         secret_scope: secrets.scopeName,
+        ...(fanOut.enabled ? { state_table: fanOut.stateTable } : {}),
     };
     const runParameters = {
         run_id: "{{job.run_id}}",
@@ -104,17 +108,17 @@ export function orchestrationStack(config: StackConfig) {
         workers: "",
     };
     const job = (kind: "sequential" | "parallel", description: string, parameters: Record<string, string>) =>
-        new OrchestrationJob(
+        new NotebookJob(
             `${names.prefix}-${kind}`,
             {
                 jobName: names.jobName(kind),
                 description,
-                setupNotebookPath: notebooks.setupPath,
-                setupParameters,
-                orchestratorNotebookPath: notebooks.orchestratorPaths[kind],
+                setup: { notebookPath: notebooks.setupPath, parameters: setupParameters },
+                task: { key: "orchestrate", notebookPath: notebooks.orchestratorPaths[kind] },
                 parameters,
                 compute: compute.taskCompute,
                 schedule: kind === "sequential" ? jobs.sequentialSchedule : jobs.parallelSchedule,
+                maxConcurrentRuns: 1,
                 timeoutSeconds: jobs.timeoutSeconds,
                 notificationEmails: jobs.notificationEmails,
                 tags,
@@ -126,6 +130,35 @@ export function orchestrationStack(config: StackConfig) {
         ...runParameters,
         max_workers: String(orchestration.maxWorkers),
     });
+
+    const asyncFanOut = fanOut.enabled
+        ? new AsyncFanOut(
+              `${names.prefix}-async`,
+              {
+                  folder: notebooks.folder,
+                  workers: notebooks.workers,
+                  workerJobName: names.jobName("async-worker"),
+                  dispatcherJobName: names.jobName("async-dispatcher"),
+                  setupNotebookPath: notebooks.setupPath,
+                  setupParameters,
+                  compute: compute.taskCompute,
+                  dispatcherSchedule: fanOut.dispatcherSchedule,
+                  concurrencyCap: fanOut.concurrencyCap,
+                  maxAttempts: fanOut.maxAttempts,
+                  stateTable: qualifiedTable(data.catalog, data.schema, fanOut.stateTable, true),
+                  runLogTable: quotedRunLog,
+                  apiTokenSource: fanOut.apiTokenSource,
+                  secretScope: secrets.scopeName,
+                  apiTokenSecret: fanOut.apiTokenSecret,
+                  workspaceUrl: workspace.host,
+                  notebookTimeoutSeconds: orchestration.notebookTimeoutSeconds,
+                  jobTimeoutSeconds: jobs.timeoutSeconds,
+                  notificationEmails: jobs.notificationEmails,
+                  tags,
+              },
+              inWorkspace,
+          )
+        : undefined;
 
     const notebookUrls: Record<string, pulumi.Output<string>> = {};
     for (const [relativePath, notebook] of Object.entries(notebooks.notebooks)) {
@@ -145,9 +178,13 @@ export function orchestrationStack(config: StackConfig) {
         secretScope: secrets.scopeName,
         keyVaultName: secrets.vaultName,
         keyVaultUri: secrets.vaultUri,
+        ...(asyncFanOut
+            ? { asyncWorkerJobId: asyncFanOut.workerJob.jobId, asyncDispatcherJobId: asyncFanOut.dispatcherJob.jobId, asyncDispatcherJobUrl: asyncFanOut.dispatcherJob.url }
+            : {}),
         tables: {
             input: table(data.inputTable),
             runLog: table(data.runLogTable),
+            ...(fanOut.enabled ? { asyncState: table(fanOut.stateTable) } : {}),
             outputs: Object.fromEntries(WORKERS.map((worker) => [worker.name, table(worker.outputTable)])),
         },
     };

@@ -3,9 +3,9 @@
 # MAGIC # Setup
 # MAGIC
 # MAGIC First task of both orchestration jobs. Idempotent, so it is cheap on every run:
-# MAGIC - creates the environment's schema, the input table `orders` and the append-only run-log table
-# MAGIC   before any worker fans out (concurrent workers then only append to the run log, which never
-# MAGIC   conflicts);
+# MAGIC - creates the environment's schema, the input table `orders`, the append-only run-log table and,
+# MAGIC   with the asynchronous fan-out on, its state table, before any worker fans out (concurrent
+# MAGIC   workers then only append to the run log, which never conflicts);
 # MAGIC - when `sample_data` is `true` and the input table is empty, fills it with deterministic sample
 # MAGIC   orders (the same rows in every environment), including later versions of some orders so the
 # MAGIC   workers' deduplication has something to do;
@@ -18,7 +18,7 @@
 
 # COMMAND ----------
 
-for _name, _default in [("sample_data", "true"), ("sample_rows", "20000"), ("secret_scope", "")]:
+for _name, _default in [("sample_data", "true"), ("sample_rows", "20000"), ("secret_scope", ""), ("state_table", "")]:
     dbutils.widgets.text(_name, _default)
 
 catalog, schema = widget("catalog"), widget("schema")
@@ -71,6 +71,25 @@ spark.sql(
     COMMENT 'One row per worker run, appended by every worker notebook'
     """
 )
+
+state_table = table_name(widget("state_table")) if widget("state_table") else None
+if state_table:
+    spark.sql(
+        f"""
+        CREATE TABLE IF NOT EXISTS {state_table} (
+            entry_key STRING NOT NULL,
+            worker STRING NOT NULL,
+            parameters STRING,
+            status STRING NOT NULL,
+            run_id BIGINT,
+            attempts INT,
+            created_at TIMESTAMP,
+            updated_at TIMESTAMP,
+            last_error STRING
+        ) USING DELTA
+        COMMENT 'Work for the asynchronous fan-out: producers INSERT PENDING entries, the dispatcher runs them'
+        """
+    )
 
 # COMMAND ----------
 
@@ -129,6 +148,7 @@ dbutils.notebook.exit(json.dumps({
     "schema": f"{catalog}.{schema}",
     "input_table": input_table.replace("`", ""),
     "run_log_table": run_log_table.replace("`", ""),
+    "state_table": state_table.replace("`", "") if state_table else None,
     "sample_rows_inserted": inserted,
     "secret_scope": scope,
     "secrets_visible": len(secret_keys),

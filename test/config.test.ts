@@ -94,7 +94,10 @@ describe("stack configuration", () => {
     });
 
     it("requires the workspace keys unless the stack creates the workspace", () => {
-        const values: Record<string, string> = { databricksServicePrincipalObjectId: REQUIRED_CONFIG.databricksServicePrincipalObjectId };
+        const values: Record<string, string> = {
+            databricksServicePrincipalObjectId: REQUIRED_CONFIG.databricksServicePrincipalObjectId,
+            notificationEmails: REQUIRED_CONFIG.notificationEmails,
+        };
         const error = (() => {
             try {
                 parseStackConfig(configSource(values));
@@ -110,6 +113,17 @@ describe("stack configuration", () => {
     it("reports every problem at once", () => {
         const error = problemsFor({ maxWorkers: "abc", computeMode: "x", numWorkers: "-1", catalog: "bad-name", notificationEmails: '["not-an-address"]' });
         expect(error.problems.map((p) => p.key.split(":")[1])).to.have.members(["maxWorkers", "computeMode", "numWorkers", "catalog", "notificationEmails"]);
+    });
+
+    it("requires at least one address to tell about failed runs", () => {
+        expect(problemsFor({ notificationEmails: "[]" }).message).to.contain(`${PROJECT}:notificationEmails: got "[]"; expected a JSON array of at least one e-mail address`);
+        const unset: Record<string, string> = { ...REQUIRED_CONFIG };
+        delete unset.notificationEmails;
+        expect(() => parseStackConfig(configSource(unset))).to.throw(`${PROJECT}:notificationEmails: not set; expected a JSON array of at least one e-mail address`);
+    });
+
+    it("bounds the shared cluster's idle time as the policy pack does", () => {
+        expect(problemsFor({ autoterminationMinutes: "121" }).message).to.contain("expected an integer from 10 to 120");
     });
 
     it("rejects expected seconds for an unknown worker", () => {

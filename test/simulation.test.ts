@@ -84,9 +84,12 @@ describe("the local simulation", function () {
     });
 
     it("draws one Gantt row per run, a bar per worker run, in simulated minutes", () => {
-        const run = { mode: "parallel", pool: 2, calls: [{ name: "w", thread: "worker_0", start: 60, end: 180 }] } as unknown as SimulationResult;
+        const run = { mode: "parallel", pool: 2, calls: [{ name: "v", thread: "worker_1", start: 30, end: 60 }, { name: "w", thread: "worker_0", start: 60, end: 180 }] } as unknown as SimulationResult;
         const spec = ganttSpec([run], "t") as { data: { values: unknown[] }; facet: { row: { sort: string[] } } };
-        expect(spec.data.values).to.deep.equal([{ run: "parallel P=2", slot: "worker_0", worker: "w", start: 1, end: 3 }]);
+        expect(spec.data.values).to.deep.equal([
+            { run: "parallel P=2", slot: "worker_1", worker: "v", start: 0, end: 0.5 },
+            { run: "parallel P=2", slot: "worker_0", worker: "w", start: 0.5, end: 2.5 },
+        ]);
         expect(spec.facet.row.sort).to.deep.equal(["parallel P=2"]);
     });
 

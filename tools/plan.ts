@@ -1,12 +1,12 @@
 /**
- * `npm run plan [-- --stack NAME] [--out DIR]`: the offline plan. Runs the program under Pulumi's mock
+ * `npm run plan [-- --stack NAME] [--config key=value ...] [--out DIR]`: the offline plan. Runs the program under Pulumi's mock
  * runtime with Pulumi.<stack>.yaml, prints what `pulumi up` would create as a tree laid out like
  * `pulumi preview`, with each resource's key settings, and writes every notebook exactly as it would be
  * uploaded to DIR (default build/notebooks/). No Pulumi CLI, credentials or network needed.
  */
 import * as fs from "fs";
 import * as path from "path";
-import { Command } from "commander";
+import { Command, InvalidArgumentError } from "commander";
 import { writeNotebooks } from "../components/render";
 import { OfflineRun, PROJECT_ROOT, projectName, readStackConfigFile, RecordedResource, resourceKey, runOffline } from "./offline";
 
@@ -36,11 +36,14 @@ export function keySettings(resource: RecordedResource): string {
         case "databricks:index/cluster:Cluster":
             return `${i.clusterName}: ${i.sparkVersion}, ${i.nodeTypeId}, ${workersText(i)}, ${i.dataSecurityMode}, auto-terminate ${i.autoterminationMinutes}m`;
         case "databricks:index/job:Job": {
-            const schedule = i.schedule ? `${i.schedule.quartzCronExpression} ${i.schedule.timezoneId} ${i.schedule.pauseStatus}` : "no schedule";
-            const tasks = [...(i.tasks ?? [])].reverse().map((t: Record<string, any>) => t.taskKey).join(" -> ");
+            const schedule = i.schedule ? `${i.schedule.quartzCronExpression} ${i.schedule.timezoneId} ${i.schedule.pauseStatus}` : "on demand";
+            const tasks = [...(i.tasks ?? [])]
+                .sort((a: Record<string, any>, b: Record<string, any>) => (a.dependsOns?.length ?? 0) - (b.dependsOns?.length ?? 0))
+                .map((t: Record<string, any>) => t.taskKey)
+                .join(" -> ");
             const firstTask = (i.tasks ?? [])[0] ?? {};
             const compute = firstTask.existingClusterId ? `cluster ${firstTask.existingClusterId}` : `job cluster '${firstTask.jobClusterKey}'`;
-            return `"${i.name}": ${schedule}; ${tasks} on ${compute}; timeout ${i.timeoutSeconds}s, max ${i.maxConcurrentRuns} run`;
+            return `"${i.name}": ${schedule}; ${tasks} on ${compute}; timeout ${i.timeoutSeconds}s, max ${i.maxConcurrentRuns} run${i.maxConcurrentRuns === 1 ? "" : "s"}`;
         }
         case "databricks:index/notebook:Notebook":
         case "databricks:index/directory:Directory":
@@ -133,12 +136,27 @@ export function plannedNotebooks(run: OfflineRun): { relativePath: string; sourc
         }));
 }
 
-export async function planStack(stack: string): Promise<OfflineRun> {
-    const { config, secretKeys } = readStackConfigFile(stack);
+/** `key=value` of `--config`, as `pulumi preview --config` takes it. */
+export function parseConfigOverride(value: string, previous: Record<string, string> = {}): Record<string, string> {
+    const match = /^([A-Za-z][\w.:-]*)=(.*)$/s.exec(value);
+    if (!match) {
+        throw new InvalidArgumentError(`expected key=value, e.g. asyncFanOut=true; got '${value}'`);
+    }
+    return { ...previous, [match[1]]: match[2] };
+}
+
+export async function planStack(stack: string, overrides: Readonly<Record<string, string>> = {}): Promise<OfflineRun> {
+    const file = readStackConfigFile(stack);
+    const project = projectName();
+    const config = { ...file.config };
+    for (const [key, value] of Object.entries(overrides)) {
+        config[key.includes(":") ? key : `${project}:${key}`] = value;
+    }
+    const secretKeys = file.secretKeys;
     // Load the program the way the Pulumi CLI does: index.ts's exported function is the program.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const program = require(path.join(PROJECT_ROOT, "index.ts")) as () => Promise<Record<string, unknown>>;
-    return runOffline(program, { project: projectName(), stack, config, secretKeys });
+    return runOffline(program, { project, stack, config, secretKeys });
 }
 
 async function main(): Promise<void> {
@@ -146,9 +164,10 @@ async function main(): Promise<void> {
         .description("Offline plan: what `pulumi up` would create for a stack, and the notebooks it would upload")
         .option("--stack <name>", "stack whose Pulumi.<name>.yaml is used", "dev")
         .option("--out <dir>", "where to write the rendered notebooks", path.join("build", "notebooks"))
+        .option("-c, --config <key=value>", "override a config value for this plan (repeatable), like pulumi preview --config", parseConfigOverride, {})
         .parse()
-        .opts<{ stack: string; out: string }>();
-    const run = await planStack(options.stack);
+        .opts<{ stack: string; out: string; config: Record<string, string> }>();
+    const run = await planStack(options.stack, options.config);
     console.log(formatPlan(options.stack, run));
     const out = path.resolve(options.out);
     fs.rmSync(out, { recursive: true, force: true });

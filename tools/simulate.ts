@@ -78,15 +78,17 @@ export function runLabel(result: Pick<SimulationResult, "mode" | "pool">): strin
 /** Vega-Lite spec of a Gantt chart: one row of bars per run, a bar per worker run, in simulated minutes. */
 export function ganttSpec(results: readonly SimulationResult[], title: string): Record<string, unknown> {
     const labels = results.map(runLabel);
-    const values = results.flatMap((result) =>
-        result.calls.map((call) => ({
+    // Each run's clock starts at its first dispatch, so notebook start-up does not shift the bars.
+    const values = results.flatMap((result) => {
+        const first = Math.min(...result.calls.map((call) => call.start));
+        return result.calls.map((call) => ({
             run: runLabel(result),
             slot: call.thread,
             worker: call.name,
-            start: call.start / 60,
-            end: call.end / 60,
-        })),
-    );
+            start: (call.start - first) / 60,
+            end: (call.end - first) / 60,
+        }));
+    });
     return {
         $schema: "https://vega.github.io/schema/vega-lite/v6.json",
         title,
@@ -98,7 +100,7 @@ export function ganttSpec(results: readonly SimulationResult[], title: string): 
             height: { step: 16 },
             mark: { type: "bar", cornerRadius: 2 },
             encoding: {
-                x: { field: "start", type: "quantitative", title: "simulated minutes" },
+                x: { field: "start", type: "quantitative", title: "simulated minutes since the first dispatch" },
                 x2: { field: "end" },
                 y: { field: "slot", type: "nominal", title: null, axis: { labels: false, ticks: false } },
                 color: { field: "worker", type: "nominal", title: "worker" },

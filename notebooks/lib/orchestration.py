@@ -81,7 +81,8 @@ def select_workers(workers, names_parameter):
 def read_run_log_history(run_log_table, worker_names, runs):
     """Durations of each worker's last `runs` successful runs, from the run-log table.
 
-    Returns {} when the table cannot be read (first run of a new environment): the order then falls
+    Rows of the asynchronous dispatcher (mode `async`) are left out: they time whole job runs, queue
+    and cluster start included. Returns {} when the table cannot be read (first run of a new environment): the order then falls
     back to configured estimates, never failing the orchestration.
     """
     if not worker_names:
@@ -94,6 +95,7 @@ def read_run_log_history(run_log_table, worker_names, runs):
                    ROW_NUMBER() OVER (PARTITION BY notebook ORDER BY finished_at DESC) AS recency
             FROM {run_log_table}
             WHERE status = 'SUCCEEDED' AND duration_seconds IS NOT NULL AND notebook IN ({names})
+              AND orchestration_mode <> 'async'
         )
         WHERE recency <= {int(runs)}
     """

@@ -10,6 +10,7 @@ export const REQUIRED_CONFIG: Readonly<Record<string, string>> = {
     databricksWorkspaceResourceId: "/subscriptions/sub-1/resourceGroups/rg-dp/providers/Microsoft.Databricks/workspaces/dbw-dp",
     resourceGroupName: "rg-dp",
     databricksServicePrincipalObjectId: "11111111-2222-3333-4444-555555555555",
+    notificationEmails: '["data-platform@example.com"]',
 };
 
 /** A config source as Pulumi would give it to the program, for parseStackConfig. */
