@@ -30,9 +30,8 @@ export interface RunStatus {
   queue_details?: { code?: string; message?: string };
 }
 
-export interface RunTask {
-  run_id?: number;
-  task_key?: string;
+/** Timing and state fields that a job run and each of its task runs both have. */
+export interface RunTimes {
   state?: RunState;
   status?: RunStatus;
   start_time?: number;
@@ -42,6 +41,11 @@ export interface RunTask {
   cleanup_duration?: number;
   queue_duration?: number;
   run_duration?: number;
+}
+
+export interface RunTask extends RunTimes {
+  run_id?: number;
+  task_key?: string;
   attempt_number?: number;
   run_page_url?: string;
   depends_on?: { task_key: string }[];
@@ -50,7 +54,7 @@ export interface RunTask {
   job_cluster_key?: string;
 }
 
-export interface JobRun {
+export interface JobRun extends RunTimes {
   job_id?: number;
   run_id: number;
   number_in_job?: number;
@@ -58,15 +62,6 @@ export interface JobRun {
   run_page_url?: string;
   run_type?: string;
   trigger?: string;
-  state?: RunState;
-  status?: RunStatus;
-  start_time?: number;
-  end_time?: number;
-  setup_duration?: number;
-  execution_duration?: number;
-  cleanup_duration?: number;
-  queue_duration?: number;
-  run_duration?: number;
   tasks?: RunTask[];
   next_page_token?: string;
 }

@@ -14,6 +14,7 @@ import re
 import statistics
 import threading
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
 SUCCEEDED = "SUCCEEDED"
@@ -58,6 +59,34 @@ def int_parameter(name, default, minimum, maximum):
 def text_parameter(name, default=""):
     dbutils.widgets.text(name, default)
     return dbutils.widgets.get(name).strip()
+
+
+@dataclass(frozen=True)
+class RunParameters:
+    """What both orchestrators take as job parameters, each defaulting to its rendered value."""
+
+    mode: str
+    workers: list
+    timeout_seconds: int
+    max_retries: int
+    retry_backoff_seconds: int
+    run_id: str
+
+    @property
+    def run_arguments(self):
+        """Arguments every worker gets besides its own: how and in which run it was called."""
+        return {"orchestration_mode": self.mode, "run_id": self.run_id}
+
+
+def run_parameters(mode, workers, timeout_seconds, max_retries, retry_backoff_seconds):
+    return RunParameters(
+        mode=mode,
+        workers=select_workers(workers, text_parameter("workers")),
+        timeout_seconds=int_parameter("timeout_seconds", timeout_seconds, 0, 7 * 24 * 3600),
+        max_retries=int_parameter("max_retries", max_retries, 0, 10),
+        retry_backoff_seconds=int_parameter("retry_backoff_seconds", retry_backoff_seconds, 0, 3600),
+        run_id=text_parameter("run_id"),
+    )
 
 
 def select_workers(workers, names_parameter):
@@ -157,7 +186,7 @@ def backoff_seconds(retry_backoff_seconds, attempt):
     return min(retry_backoff_seconds * (2 ** (attempt - 1)), _MAX_BACKOFF_SECONDS)
 
 
-def run_worker(worker, timeout_seconds, max_retries, retry_backoff_seconds, run_arguments):
+def run_worker(worker, parameters):
     """Run one worker notebook with `dbutils.notebook.run`, retrying failures with exponential backoff.
 
     Returns the outcome as a dict; it never raises for a failed or timed-out worker.
@@ -166,18 +195,18 @@ def run_worker(worker, timeout_seconds, max_retries, retry_backoff_seconds, run_
     started_at = utc_now()
     started = time.monotonic()
     status, error, exit_value, attempt = FAILED, None, None, 0
-    for attempt in range(1, max_retries + 2):
-        arguments = {**worker.get("arguments", {}), **run_arguments, "attempt": str(attempt)}
+    for attempt in range(1, parameters.max_retries + 2):
+        arguments = {**worker.get("arguments", {}), **parameters.run_arguments, "attempt": str(attempt)}
         log(f"[{name}] attempt {attempt} started")
         try:
-            exit_value = parse_exit_value(dbutils.notebook.run(worker["path"], timeout_seconds, arguments))
+            exit_value = parse_exit_value(dbutils.notebook.run(worker["path"], parameters.timeout_seconds, arguments))
             status, error = SUCCEEDED, None
             break
         except Exception as failure:  # the outcome records it; the orchestrator decides at the end
             status = TIMED_OUT if _TIMEOUT_PATTERN.search(str(failure)) else FAILED
             error = f"{type(failure).__name__}: {failure}".strip()
-            if attempt <= max_retries:
-                delay = backoff_seconds(retry_backoff_seconds, attempt)
+            if attempt <= parameters.max_retries:
+                delay = backoff_seconds(parameters.retry_backoff_seconds, attempt)
                 log(f"[{name}] attempt {attempt} {status}: {error.splitlines()[0]}; retrying in {delay:g}s")
                 time.sleep(delay)
     duration = time.monotonic() - started
@@ -219,13 +248,13 @@ def crashed_outcome(worker, failure):
 # COMMAND ----------
 
 # DBTITLE 1,Summary
-def build_summary(mode, workers, outcomes, run_id, started_at, started, extra=None):
+def build_summary(parameters, outcomes, started_at, started, extra=None):
     """The run's JSON summary; workers are listed in declared order whatever order they ran in."""
-    ordered = [outcomes[worker["name"]] for worker in workers]
+    ordered = [outcomes[worker["name"]] for worker in parameters.workers]
     summary = {
-        "mode": mode,
+        "mode": parameters.mode,
         "status": SUCCEEDED if all(o["status"] == SUCCEEDED for o in ordered) else FAILED,
-        "run_id": run_id,
+        "run_id": parameters.run_id,
         "started_at": started_at,
         "finished_at": utc_now(),
         "duration_seconds": round(time.monotonic() - started, 3),

@@ -35,19 +35,14 @@ HISTORY_RUNS = {{ history_runs }}
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 max_workers = int_parameter("max_workers", MAX_WORKERS, 1, MAX_WORKERS_LIMIT)
-timeout_seconds = int_parameter("timeout_seconds", TIMEOUT_SECONDS, 0, 7 * 24 * 3600)
-max_retries = int_parameter("max_retries", MAX_RETRIES, 0, 10)
-retry_backoff_seconds = int_parameter("retry_backoff_seconds", RETRY_BACKOFF_SECONDS, 0, 3600)
-workers = select_workers(WORKERS, text_parameter("workers"))
-run_id = text_parameter("run_id")
-run_arguments = {"orchestration_mode": "parallel", "run_id": run_id}
+parameters = run_parameters("parallel", WORKERS, TIMEOUT_SECONDS, MAX_RETRIES, RETRY_BACKOFF_SECONDS)
 
 # COMMAND ----------
 
 # DBTITLE 1,Fan out
 started_at, started = utc_now(), time.monotonic()
-history = read_run_log_history(RUN_LOG_TABLE, [worker["name"] for worker in workers], HISTORY_RUNS)
-dispatch, order_source, estimates = plan_dispatch(workers, history)
+history = read_run_log_history(RUN_LOG_TABLE, [worker["name"] for worker in parameters.workers], HISTORY_RUNS)
+dispatch, order_source, estimates = plan_dispatch(parameters.workers, history)
 log(f"Dispatching {len(dispatch)} workers on {max_workers} slots, order from {order_source}: " + ", ".join(
     f"{worker['name']} (~{estimates[worker['name']]:.0f}s)" if worker["name"] in estimates else worker["name"] for worker in dispatch
 ))
@@ -55,10 +50,7 @@ log(f"Dispatching {len(dispatch)} workers on {max_workers} slots, order from {or
 outcomes = {}
 # The executor's queue is first-in first-out, so submitting in dispatch order is dispatching in that order.
 with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="worker") as pool:
-    futures = {
-        pool.submit(run_worker, worker, timeout_seconds, max_retries, retry_backoff_seconds, run_arguments): worker
-        for worker in dispatch
-    }
+    futures = {pool.submit(run_worker, worker, parameters): worker for worker in dispatch}
     for future in as_completed(futures):
         worker = futures[future]
         try:
@@ -71,10 +63,8 @@ with ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="worker") as
 
 # DBTITLE 1,Summary
 summary = build_summary(
-    "parallel",
-    workers,
+    parameters,
     outcomes,
-    run_id,
     started_at,
     started,
     {

@@ -25,22 +25,17 @@ RETRY_BACKOFF_SECONDS = {{ retry_backoff_seconds }}
 # COMMAND ----------
 
 # DBTITLE 1,Job parameters
-timeout_seconds = int_parameter("timeout_seconds", TIMEOUT_SECONDS, 0, 7 * 24 * 3600)
-max_retries = int_parameter("max_retries", MAX_RETRIES, 0, 10)
-retry_backoff_seconds = int_parameter("retry_backoff_seconds", RETRY_BACKOFF_SECONDS, 0, 3600)
-workers = select_workers(WORKERS, text_parameter("workers"))
-run_id = text_parameter("run_id")
-run_arguments = {"orchestration_mode": "sequential", "run_id": run_id}
+parameters = run_parameters("sequential", WORKERS, TIMEOUT_SECONDS, MAX_RETRIES, RETRY_BACKOFF_SECONDS)
 
 # COMMAND ----------
 
 # DBTITLE 1,Run the workers in order
 started_at, started = utc_now(), time.monotonic()
 outcomes = {}
-for position, worker in enumerate(workers):
-    outcomes[worker["name"]] = run_worker(worker, timeout_seconds, max_retries, retry_backoff_seconds, run_arguments)
+for position, worker in enumerate(parameters.workers):
+    outcomes[worker["name"]] = run_worker(worker, parameters)
     if outcomes[worker["name"]]["status"] != SUCCEEDED:
-        for later in workers[position + 1:]:
+        for later in parameters.workers[position + 1:]:
             outcomes[later["name"]] = skipped_outcome(later, f"not run: {worker['name']} {outcomes[worker['name']]['status']}")
         break
 
@@ -48,12 +43,10 @@ for position, worker in enumerate(workers):
 
 # DBTITLE 1,Summary
 summary = build_summary(
-    "sequential",
-    workers,
+    parameters,
     outcomes,
-    run_id,
     started_at,
     started,
-    {"order_source": "declared", "dispatch_order": [worker["name"] for worker in workers]},
+    {"order_source": "declared", "dispatch_order": [worker["name"] for worker in parameters.workers]},
 )
 finish(summary)
