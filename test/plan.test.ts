@@ -3,7 +3,7 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { expect } from "chai";
-import { displayType, formatPlan, plannedNotebooks, planStack } from "../tools/plan";
+import { displayType, formatPlan, parseConfigOverride, plannedNotebooks, planStack } from "../tools/plan";
 
 const ROOT = path.join(__dirname, "..");
 
@@ -24,6 +24,16 @@ describe("the offline plan (npm run plan)", function () {
         expect(treeRows).to.have.length(run.resources.length);
         expect(text.endsWith(`Resources:\n    + ${run.resources.length} to create`)).to.equal(true);
         expect(text).to.contain('    keyVaultName    : "kv-nbo-dev-<random>"');
+    });
+
+    it("shows the asynchronous fan-out's resources when the switch is on, with --config as pulumi preview takes it", async () => {
+        const text = formatPlan("dev", await planStack("dev", parseConfigOverride("asyncFanOut=true")));
+        expect(text).to.match(/orchestration:async:AsyncFanOut +notebook-orchestration-dev-async +create/);
+        expect(text).to.match(/"\[dev\] notebook-orchestration async-dispatcher": 0 0\/5 \* \* \* \? Europe\/Amsterdam PAUSED; setup -> dispatch on cluster/);
+        expect(text).to.match(/"\[dev\] notebook-orchestration async-worker": on demand; worker on cluster .*max 50 runs/);
+        expect(text).to.contain("/Shared/notebook-orchestration/dev/async/dispatcher");
+        expect(parseConfigOverride("b=2", parseConfigOverride("a=1"))).to.deep.equal({ a: "1", b: "2" });
+        expect(() => parseConfigOverride("asyncFanOut")).to.throw("expected key=value, e.g. asyncFanOut=true; got 'asyncFanOut'");
     });
 
     it("shows resource types the way the Pulumi CLI does", () => {
