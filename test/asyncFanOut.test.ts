@@ -142,7 +142,7 @@ describe("the dispatcher notebook, run locally against a Jobs API on 127.0.0.1",
 
     after(() => server.close());
 
-    it("marks finished runs, submits pending entries up to the cap with the token from the secret scope, and reports", async () => {
+    function dispatcherDir(apiTokenSource: "context" | "secretScope"): string {
         const dir = renderedNotebookDir();
         writeNotebooks(dir, [
             {
@@ -154,7 +154,7 @@ describe("the dispatcher notebook, run locally against a Jobs API on 127.0.0.1",
                     workerNames: WORKER_NAMES,
                     concurrencyCap: 2,
                     maxAttempts: 3,
-                    apiTokenSource: "secretScope",
+                    apiTokenSource,
                     secretScope: "nbo-test",
                     apiTokenSecret: "databricks-jobs-token",
                     workspaceUrl,
@@ -162,6 +162,22 @@ describe("the dispatcher notebook, run locally against a Jobs API on 127.0.0.1",
             },
             { relativePath: DISPATCH_LIBRARY, source: readNotebook(DISPATCH_LIBRARY) },
         ]);
+        return dir;
+    }
+
+    it("calls the Jobs API with the notebook's own token when the token source is the context", async () => {
+        requests.length = 0;
+        const result = await runIn(dispatcherDir("context"), "async/dispatcher", {
+            notebook_context: { api_url: workspaceUrl, api_token: "context-token" },
+            sql: [{ match: "^SELECT entry_key", rows: [] }],
+        });
+        expect(exitSummary(result)).to.deep.include({ submitted: [], errors: [] });
+        expect(requests.map((r) => r.authorization)).to.deep.equal(["Bearer context-token"]);
+    });
+
+    it("marks finished runs, submits pending entries up to the cap with the token from the secret scope, and reports", async () => {
+        requests.length = 0;
+        const dir = dispatcherDir("secretScope");
         const entry = (entry_key: string, status: string, run_id: number | null, created_at: string) => ({ entry_key, worker: "daily_sales", parameters: "{}", status, run_id, attempts: run_id ? 1 : 0, created_at, last_error: null });
         const result = await runIn(dir, "async/dispatcher", {
             secrets: { "nbo-test": { "databricks-jobs-token": "dapi-test" } },

@@ -32,6 +32,8 @@ export interface Scenario {
     readonly workers?: Readonly<Record<string, { readonly attempts: readonly WorkerAttempt[] }>>;
     readonly sql?: readonly SqlAnswer[];
     readonly secrets?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+    /** What dbutils.notebook.entry_point's notebook context gives: the workspace URL and the notebook's token. */
+    readonly notebook_context?: { readonly api_url: string; readonly api_token: string };
 }
 
 export interface ChildCall {

@@ -16,7 +16,8 @@ Scenario:
   "sql": [{"match": "FROM .*etl_run_log", "rows": [{"notebook": "daily_sales", "duration_seconds": 42.0}]},
           {"match": "^\\s*MERGE", "rows": [{"num_affected_rows": 7}]},
           {"match": "FROM .*missing", "error": "[TABLE_OR_VIEW_NOT_FOUND] ..."}],
-  "secrets": {"my-scope": {"db-password": "..."}}
+  "secrets": {"my-scope": {"db-password": "..."}},
+  "notebook_context": {"api_url": "https://adb-1.2.azuredatabricks.net", "api_token": "..."}
 }
 A worker's last attempt repeats for any further attempts; an attempt's outcome is "success" (default),
 "fail" or "timeout". An attempt longer than the run's timeout_seconds times out, as on Databricks.
@@ -209,9 +210,49 @@ class ChildRuns:
                 self.calls.append(call)
 
 
+class _Option:
+    """A Scala Option as py4j hands it to Python: .get() gives the value."""
+
+    def __init__(self, value):
+        self._value = value
+
+    def get(self):
+        if self._value is None:
+            raise Exception("java.util.NoSuchElementException: None.get")
+        return self._value
+
+
+class _NotebookContext:
+    def __init__(self, context):
+        self._context = context or {}
+
+    def apiUrl(self):
+        return _Option(self._context.get("api_url"))
+
+    def apiToken(self):
+        return _Option(self._context.get("api_token"))
+
+
+class _EntryPoint:
+    """dbutils.notebook.entry_point, as far as getting the notebook's context goes."""
+
+    def __init__(self, context):
+        self._context = _NotebookContext(context)
+
+    def getDbutils(self):
+        return self
+
+    def notebook(self):
+        return self
+
+    def getContext(self):
+        return self._context
+
+
 class NotebookApi:
-    def __init__(self, child_runs):
+    def __init__(self, child_runs, context=None):
         self._child_runs = child_runs
+        self.entry_point = _EntryPoint(context)
 
     def run(self, path, timeout_seconds, arguments=None):
         return self._child_runs.run(path, timeout_seconds, arguments)
@@ -221,9 +262,9 @@ class NotebookApi:
 
 
 class FakeDbutils:
-    def __init__(self, widgets, child_runs, secrets):
+    def __init__(self, widgets, child_runs, secrets, context=None):
         self.widgets = widgets
-        self.notebook = NotebookApi(child_runs)
+        self.notebook = NotebookApi(child_runs, context)
         self.secrets = secrets
 
 
@@ -274,7 +315,7 @@ def run_scenario(scenario):
     spark = FakeSpark(scenario.get("sql", []))
     namespace = {
         "__name__": "__main__",
-        "dbutils": FakeDbutils(widgets, child_runs, Secrets(scenario.get("secrets"))),
+        "dbutils": FakeDbutils(widgets, child_runs, Secrets(scenario.get("secrets")), scenario.get("notebook_context")),
         "spark": spark,
     }
     result = {"status": "completed", "exit_value": None, "error": None, "error_type": None}

@@ -39,13 +39,27 @@ WORKSPACE_URL = {{ workspace_url }}
 # DBTITLE 1,Credentials
 from datetime import datetime, timezone
 
+
+def notebook_credentials():
+    """The notebook's own identity: the job's run-as user or service principal, nothing to store or rotate.
+
+    The Databricks SDK's runtime authentication works in every access mode; older runtimes without
+    the SDK fall back to the notebook context's token.
+    """
+    try:
+        from databricks.sdk import WorkspaceClient
+    except ImportError:
+        context = dbutils.notebook.entry_point.getDbutils().notebook().getContext()
+        return context.apiUrl().get(), context.apiToken().get()
+    config = WorkspaceClient().config
+    return config.host, config.authenticate()["Authorization"].split(" ", 1)[1]
+
+
 if API_TOKEN_SOURCE == "secretScope":
-    # A service principal's token kept in Key Vault: dispatches keep working whoever owns the job.
+    # A service principal's token kept in Key Vault, read through the secret scope.
     api_host, api_token = WORKSPACE_URL, dbutils.secrets.get(SECRET_SCOPE, API_TOKEN_SECRET)
 else:
-    # The notebook's own context token: the job's run-as identity, nothing to store or rotate.
-    context = dbutils.notebook.entry_point.getDbutils().notebook().getContext()
-    api_host, api_token = context.apiUrl().get(), context.apiToken().get()
+    api_host, api_token = notebook_credentials()
 
 
 def log_run(worker, run, status, error, attempts):
