@@ -1,6 +1,6 @@
-import { strict as assert } from "node:assert";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { expect } from "chai";
 import {
   AZURE_DATABRICKS_SCOPE,
   explicitHost,
@@ -11,7 +11,7 @@ import {
   type Env,
 } from "../cli/config";
 import { UsageError } from "../cli/errors";
-import { isolatedEnv, tempDir } from "./fixtures/jobs/harness";
+import { isolatedEnv, rejectionOf, tempDir } from "./fixtures/jobs/harness";
 
 const AZ_HOST = "https://adb-1234567890123456.7.azuredatabricks.net";
 
@@ -66,10 +66,10 @@ host = ${AZ_HOST}
 describe("jobs: host and authentication (cli/config.ts)", () => {
   describe("normalizeHost", () => {
     it("keeps the origin of a workspace URL, adding https and dropping ?o= and fragments", () => {
-      assert.equal(normalizeHost(`${AZ_HOST}/`, "--host"), AZ_HOST);
-      assert.equal(normalizeHost("adb-1234567890123456.7.azuredatabricks.net", "--host"), AZ_HOST);
-      assert.equal(normalizeHost(`${AZ_HOST}/?o=1234567890123456#job/1/run/2`, "--host"), AZ_HOST);
-      assert.equal(normalizeHost("http://127.0.0.1:8080", "--host"), "http://127.0.0.1:8080");
+      expect(normalizeHost(`${AZ_HOST}/`, "--host")).to.equal(AZ_HOST);
+      expect(normalizeHost("adb-1234567890123456.7.azuredatabricks.net", "--host")).to.equal(AZ_HOST);
+      expect(normalizeHost(`${AZ_HOST}/?o=1234567890123456#job/1/run/2`, "--host")).to.equal(AZ_HOST);
+      expect(normalizeHost("http://127.0.0.1:8080", "--host")).to.equal("http://127.0.0.1:8080");
     });
 
     const bad: [string, RegExp][] = [
@@ -83,11 +83,11 @@ describe("jobs: host and authentication (cli/config.ts)", () => {
     ];
     for (const [value, message] of bad) {
       it(`rejects '${value}' naming the flag`, () => {
-        assert.throws(() => normalizeHost(value, "--host"), (err: unknown) => err instanceof UsageError && message.test(err.message));
+        expect(() => normalizeHost(value, "--host")).to.throw(UsageError, message);
       });
     }
     it("does not echo credentials embedded in a URL", () => {
-      assert.throws(() => normalizeHost("https://user:pw@x.example", "DATABRICKS_HOST"), (err: unknown) => !(err as Error).message.includes("pw"));
+      expect(() => normalizeHost("https://user:pw@x.example", "DATABRICKS_HOST")).to.throw().with.property("message").that.does.not.include("pw");
     });
   });
 
@@ -95,75 +95,75 @@ describe("jobs: host and authentication (cli/config.ts)", () => {
     it("prefers --host, then DATABRICKS_HOST, then the named profile's host", () => {
       const env = withConfig(CFG, { DATABRICKS_HOST: "https://adb-555.5.azuredatabricks.net" });
       const cfg = readConfigFile(env);
-      assert.deepEqual(explicitHost("https://adb-777.7.azuredatabricks.net", "dev", env, cfg), { host: "https://adb-777.7.azuredatabricks.net", source: "--host" });
-      assert.equal(explicitHost(undefined, "dev", env, cfg)!.source, "DATABRICKS_HOST");
+      expect(explicitHost("https://adb-777.7.azuredatabricks.net", "dev", env, cfg)).to.deep.equal({ host: "https://adb-777.7.azuredatabricks.net", source: "--host" });
+      expect(explicitHost(undefined, "dev", env, cfg)!.source).to.equal("DATABRICKS_HOST");
       const noEnvHost = withConfig(CFG);
-      assert.deepEqual(explicitHost(undefined, "dev", noEnvHost, readConfigFile(noEnvHost)), { host: "https://adb-999.9.azuredatabricks.net", source: "profile dev" });
-      assert.equal(explicitHost(undefined, undefined, noEnvHost, readConfigFile(noEnvHost)), undefined, "the stack decides, not DEFAULT");
+      expect(explicitHost(undefined, "dev", noEnvHost, readConfigFile(noEnvHost))).to.deep.equal({ host: "https://adb-999.9.azuredatabricks.net", source: "profile dev" });
+      expect(explicitHost(undefined, undefined, noEnvHost, readConfigFile(noEnvHost)), "the stack decides, not DEFAULT").to.be.undefined;
     });
 
     it("names a malformed DATABRICKS_HOST", () => {
       const env = isolatedEnv({ DATABRICKS_HOST: "https://exa mple.com" });
-      assert.throws(() => explicitHost(undefined, undefined, env, readConfigFile(env)), /DATABRICKS_HOST 'https:\/\/exa mple\.com' is not a valid URL/);
+      expect(() => explicitHost(undefined, undefined, env, readConfigFile(env))).to.throw(/DATABRICKS_HOST 'https:\/\/exa mple\.com' is not a valid URL/);
     });
 
     it("names an unknown profile and lists the known ones", () => {
       const env = withConfig(CFG);
-      assert.throws(() => explicitHost(undefined, "prod", env, readConfigFile(env)), /--profile names profile 'prod', which is not in .* \(profiles there: DEFAULT, dev, sp, cli, empty\)/);
+      expect(() => explicitHost(undefined, "prod", env, readConfigFile(env))).to.throw(/--profile names profile 'prod', which is not in .* \(profiles there: DEFAULT, dev, sp, cli, empty\)/);
       const none = isolatedEnv({ DATABRICKS_CONFIG_PROFILE: "x" });
-      assert.throws(() => explicitHost(undefined, undefined, none, readConfigFile(none)), /DATABRICKS_CONFIG_PROFILE names profile 'x', but the Databricks config file .* does not exist/);
+      expect(() => explicitHost(undefined, undefined, none, readConfigFile(none))).to.throw(/DATABRICKS_CONFIG_PROFILE names profile 'x', but the Databricks config file .* does not exist/);
     });
   });
 
   describe("credentials", () => {
     it("uses DATABRICKS_TOKEN as a personal access token", async () => {
       const cred = resolveCredential({ host: AZ_HOST, env: isolatedEnv({ DATABRICKS_TOKEN: "dapi-env" }), cfg: readConfigFile(isolatedEnv()) });
-      assert.equal(cred.kind, "pat");
-      assert.equal(cred.description, "personal access token from DATABRICKS_TOKEN");
-      assert.equal(await cred.getToken(), "dapi-env");
+      expect(cred.kind).to.equal("pat");
+      expect(cred.description).to.equal("personal access token from DATABRICKS_TOKEN");
+      expect(await cred.getToken()).to.equal("dapi-env");
     });
 
     it("uses the token of the profile given with --profile, over DATABRICKS_TOKEN", async () => {
       const env = withConfig(CFG, { DATABRICKS_TOKEN: "dapi-env" });
       const cred = resolveCredential({ host: AZ_HOST, profileFlag: "dev", env, cfg: readConfigFile(env) });
-      assert.match(cred.description, /^personal access token from profile dev in .*databrickscfg$/);
-      assert.equal(await cred.getToken(), "dapi-dev-token");
+      expect(cred.description).to.match(/^personal access token from profile dev in .*databrickscfg$/);
+      expect(await cred.getToken()).to.equal("dapi-dev-token");
     });
 
     it("picks the profile whose host is the workspace when nothing else is set", async () => {
       const env = withConfig(CFG);
       const cred = resolveCredential({ host: "https://adb-999.9.azuredatabricks.net", env, cfg: readConfigFile(env) });
-      assert.equal(await cred.getToken(), "dapi-dev-token");
+      expect(await cred.getToken()).to.equal("dapi-dev-token");
       const def = resolveCredential({ host: AZ_HOST, env, cfg: readConfigFile(env) });
-      assert.match(def.description, /profile DEFAULT/);
+      expect(def.description).to.match(/profile DEFAULT/);
     });
 
     it("uses a service principal from ARM_* variables with the Azure Databricks scope", async () => {
       const log: string[] = [];
       const env = isolatedEnv({ ARM_CLIENT_ID: "app-1", ARM_CLIENT_SECRET: "s3cret", ARM_TENANT_ID: "tenant-9" });
       const cred = resolveCredential({ host: AZ_HOST, env, cfg: readConfigFile(env), azure: fakeAzure(log) });
-      assert.equal(cred.kind, "azure-client-secret");
-      assert.equal(cred.description, "Azure service principal app-1 from ARM_CLIENT_ID/ARM_CLIENT_SECRET/ARM_TENANT_ID");
-      assert.equal(await cred.getToken(), "aad-sp-token");
-      assert.equal(await cred.getToken(), "aad-sp-token");
-      assert.deepEqual(log, [`sp tenant-9 app-1 6 ${AZURE_DATABRICKS_SCOPE}`], "token cached until near expiry");
-      assert.ok(cred.secrets().includes("s3cret"));
+      expect(cred.kind).to.equal("azure-client-secret");
+      expect(cred.description).to.equal("Azure service principal app-1 from ARM_CLIENT_ID/ARM_CLIENT_SECRET/ARM_TENANT_ID");
+      expect(await cred.getToken()).to.equal("aad-sp-token");
+      expect(await cred.getToken()).to.equal("aad-sp-token");
+      expect(log, "token cached until near expiry").to.deep.equal([`sp tenant-9 app-1 6 ${AZURE_DATABRICKS_SCOPE}`]);
+      expect(cred.secrets()).to.include("s3cret");
     });
 
     it("names the missing ARM_* variable of an incomplete service principal", () => {
       const env = isolatedEnv({ ARM_CLIENT_ID: "app-1", ARM_TENANT_ID: "t" });
-      assert.throws(() => resolveCredential({ host: AZ_HOST, env, cfg: readConfigFile(env) }), /ARM_CLIENT_SECRET is not set/);
+      expect(() => resolveCredential({ host: AZ_HOST, env, cfg: readConfigFile(env) })).to.throw(/ARM_CLIENT_SECRET is not set/);
     });
 
     it("uses a profile's service principal and a profile's auth_type = azure-cli", async () => {
       const log: string[] = [];
       const env = withConfig(CFG);
       const sp = resolveCredential({ host: AZ_HOST, profileFlag: "sp", env, cfg: readConfigFile(env), azure: fakeAzure(log) });
-      assert.match(sp.description, /^Azure service principal 00000000-0000-0000-0000-0000000000aa from profile sp in /);
+      expect(sp.description).to.match(/^Azure service principal 00000000-0000-0000-0000-0000000000aa from profile sp in /);
       const cli = resolveCredential({ host: AZ_HOST, profileFlag: "cli", env, cfg: readConfigFile(env), azure: fakeAzure(log) });
-      assert.equal(cli.description, "Azure CLI login (az login)");
-      assert.equal(await cli.getToken(), "aad-cli-token");
-      assert.throws(() => resolveCredential({ host: AZ_HOST, profileFlag: "empty", env, cfg: readConfigFile(env) }), /profile empty .* has no token/);
+      expect(cli.description).to.equal("Azure CLI login (az login)");
+      expect(await cli.getToken()).to.equal("aad-cli-token");
+      expect(() => resolveCredential({ host: AZ_HOST, profileFlag: "empty", env, cfg: readConfigFile(env) })).to.throw(/profile empty .* has no token/);
     });
 
     it("falls back to the Azure CLI for an Azure Databricks host, and says how to log in when it fails", async () => {
@@ -179,20 +179,20 @@ describe("jobs: host and authentication (cli/config.ts)", () => {
         },
       };
       const cred = resolveCredential({ host: AZ_HOST, env, cfg: readConfigFile(env), azure: failing });
-      assert.equal(cred.kind, "azure-cli");
-      await assert.rejects(cred.getToken(), /could not get an Azure AD token with the Azure CLI login \(az login\): Azure CLI could not be found.*run `az login`/);
+      expect(cred.kind).to.equal("azure-cli");
+      expect((await rejectionOf(cred.getToken())).message).to.match(/could not get an Azure AD token with the Azure CLI login \(az login\): Azure CLI could not be found.*run `az login`/);
     });
 
     it("honours DATABRICKS_AUTH_TYPE and rejects kinds this tool does not support", () => {
       const env = isolatedEnv({ DATABRICKS_TOKEN: "dapi-env", DATABRICKS_AUTH_TYPE: "azure-cli" });
-      assert.equal(resolveCredential({ host: AZ_HOST, env, cfg: readConfigFile(env), azure: fakeAzure([]) }).kind, "azure-cli");
+      expect(resolveCredential({ host: AZ_HOST, env, cfg: readConfigFile(env), azure: fakeAzure([]) }).kind).to.equal("azure-cli");
       const m2m = isolatedEnv({ DATABRICKS_AUTH_TYPE: "oauth-m2m" });
-      assert.throws(() => resolveCredential({ host: AZ_HOST, env: m2m, cfg: readConfigFile(m2m) }), /DATABRICKS_AUTH_TYPE 'oauth-m2m' is not supported/);
+      expect(() => resolveCredential({ host: AZ_HOST, env: m2m, cfg: readConfigFile(m2m) })).to.throw(/DATABRICKS_AUTH_TYPE 'oauth-m2m' is not supported/);
     });
 
     it("says what to set when there are no credentials for a non-Azure host", () => {
       const env = isolatedEnv();
-      assert.throws(() => resolveCredential({ host: "http://127.0.0.1:9", env, cfg: readConfigFile(env) }), /no credentials for http:\/\/127\.0\.0\.1:9: set DATABRICKS_TOKEN, or use --profile/);
+      expect(() => resolveCredential({ host: "http://127.0.0.1:9", env, cfg: readConfigFile(env) })).to.throw(/no credentials for http:\/\/127\.0\.0\.1:9: set DATABRICKS_TOKEN, or use --profile/);
     });
   });
 });

@@ -1,21 +1,22 @@
-import { strict as assert } from "node:assert";
+import { expect } from "chai";
 import { formatWorkload, parseWorkload, type Workload } from "../cli/workload";
 
 const FILE = "runs/real.json";
 
 function rejects(text: string, ...fragments: (string | RegExp)[]): void {
-  assert.throws(
-    () => parseWorkload(text, FILE),
-    (err: unknown) => {
-      assert.ok(err instanceof Error, "throws an Error");
-      assert.ok(err.message.startsWith(`${FILE}: `), `names the file: ${err.message}`);
-      for (const f of fragments) {
-        if (typeof f === "string") assert.ok(err.message.includes(f), `'${err.message}' mentions '${f}'`);
-        else assert.match(err.message, f);
-      }
-      return true;
-    },
-  );
+  let thrown: unknown;
+  try {
+    parseWorkload(text, FILE);
+  } catch (err) {
+    thrown = err;
+  }
+  expect(thrown, "throws an Error").to.be.instanceOf(Error);
+  const { message } = thrown as Error;
+  expect(message.startsWith(`${FILE}: `), `names the file: ${message}`).to.be.true;
+  for (const f of fragments) {
+    if (typeof f === "string") expect(message, `'${message}' mentions '${f}'`).to.include(f);
+    else expect(message).to.match(f);
+  }
 }
 
 describe("jobs: workload file (cli/workload.ts)", () => {
@@ -31,17 +32,14 @@ describe("jobs: workload file (cli/workload.ts)", () => {
 
   it("round-trips through formatWorkload and parseWorkload, keeping the workers' order", () => {
     const text = formatWorkload(workload);
-    assert.ok(text.endsWith("\n"));
-    assert.deepEqual(parseWorkload(text, FILE), workload);
-    assert.deepEqual(
-      parseWorkload(text, FILE).workers.map((w) => w.name),
-      ["customer_totals", "daily_sales", "product_sales", "order_status"],
-    );
+    expect(text).to.match(/\n$/);
+    expect(parseWorkload(text, FILE)).to.deep.equal(workload);
+    expect(parseWorkload(text, FILE).workers.map((w) => w.name)).to.deep.equal(["customer_totals", "daily_sales", "product_sales", "order_status"]);
   });
 
   it("accepts the documented example and defaults a missing source to the file name", () => {
     const parsed = parseWorkload('{"workers": [{"name": "customer_totals", "expected_seconds": 95.2}], "extra": 1}', FILE);
-    assert.deepEqual(parsed, { source: FILE, workers: [{ name: "customer_totals", expected_seconds: 95.2 }] });
+    expect(parsed).to.deep.equal({ source: FILE, workers: [{ name: "customer_totals", expected_seconds: 95.2 }] });
   });
 
   it("rejects text that is not JSON", () => rejects("{workers: []", "not valid JSON"));
