@@ -15,276 +15,282 @@ import type { Job, JobRun, RunNowResponse, RunOutput, RunsListResponse } from ".
 export const API_PREFIX = "/api/2.2/jobs";
 
 export interface RetryOptions {
-  /** Total attempts per call, the first included. */
-  maxAttempts: number;
-  /** Backoff before retry n (1-based) is baseDelayMs * 2^(n-1), capped at maxDelayMs, plus up to 25% jitter. */
-  baseDelayMs: number;
-  maxDelayMs: number;
-  /** Longest Retry-After honoured; a longer one is cut to this. */
-  maxRetryAfterMs: number;
+    /** Total attempts per call, the first included. */
+    maxAttempts: number;
+    /** Backoff before retry n (1-based) is baseDelayMs * 2^(n-1), capped at maxDelayMs, plus up to 25% jitter. */
+    baseDelayMs: number;
+    maxDelayMs: number;
+    /** Longest Retry-After honoured; a longer one is cut to this. */
+    maxRetryAfterMs: number;
 }
 
 export const DEFAULT_RETRY: RetryOptions = { maxAttempts: 6, baseDelayMs: 1000, maxDelayMs: 30_000, maxRetryAfterMs: 120_000 };
 export const DEFAULT_TIMEOUT_MS = 30_000;
 
 export interface RetryEvent {
-  method: string;
-  path: string;
-  attempt: number;
-  delayMs: number;
-  reason: string;
+    method: string;
+    path: string;
+    attempt: number;
+    delayMs: number;
+    reason: string;
 }
 
 export interface ClientOptions {
-  host: string;
-  credential: Credential;
-  timeoutMs?: number;
-  retry?: Partial<RetryOptions>;
-  sleep?: (ms: number) => Promise<void>;
-  /** 0..1, for jitter; tests pass () => 0. */
-  random?: () => number;
-  dispatcher?: Dispatcher;
-  onRetry?: (event: RetryEvent) => void;
+    host: string;
+    credential: Credential;
+    timeoutMs?: number;
+    retry?: Partial<RetryOptions>;
+    sleep?: (ms: number) => Promise<void>;
+    /** 0..1, for jitter; tests pass () => 0. */
+    random?: () => number;
+    dispatcher?: Dispatcher;
+    onRetry?: (event: RetryEvent) => void;
 }
 
 /** An HTTP error answer from the API. */
 export class ApiError extends CliError {
-  constructor(
-    message: string,
-    readonly status: number,
-    readonly errorCode: string | undefined,
-    readonly apiMessage: string | undefined,
-  ) {
-    super(message);
-    this.name = "ApiError";
-  }
+    constructor(
+        message: string,
+        readonly status: number,
+        readonly errorCode: string | undefined,
+        readonly apiMessage: string | undefined,
+    ) {
+        super(message);
+        this.name = "ApiError";
+    }
 
-  /** The API's way of saying that a job or run id does not exist. */
-  get isNotFound(): boolean {
-    return (
-      this.status === 404 ||
-      this.errorCode === "RESOURCE_DOES_NOT_EXIST" ||
-      (this.status === 400 && /does not exist|not found/i.test(this.apiMessage ?? ""))
-    );
-  }
+    /** The API's way of saying that a job or run id does not exist. */
+    get isNotFound(): boolean {
+        return (
+            this.status === 404 ||
+            this.errorCode === "RESOURCE_DOES_NOT_EXIST" ||
+            (this.status === 400 && /does not exist|not found/i.test(this.apiMessage ?? ""))
+        );
+    }
 }
 
 const sleepReal = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Parses Retry-After (delay-seconds or an HTTP date) into milliseconds; undefined when absent/invalid. */
 export function parseRetryAfter(value: string | string[] | undefined, now: number = Date.now()): number | undefined {
-  const v = Array.isArray(value) ? value[0] : value;
-  if (v === undefined || v.trim() === "") return undefined;
-  if (/^\d+(\.\d+)?$/.test(v.trim())) return Math.round(Number(v.trim()) * 1000);
-  const date = Date.parse(v);
-  if (Number.isNaN(date)) return undefined;
-  return Math.max(0, date - now);
+    const v = Array.isArray(value) ? value[0] : value;
+    if (v === undefined || v.trim() === "") return undefined;
+    if (/^\d+(\.\d+)?$/.test(v.trim())) return Math.round(Number(v.trim()) * 1000);
+    const date = Date.parse(v);
+    if (Number.isNaN(date)) return undefined;
+    return Math.max(0, date - now);
 }
 
 /** Backoff before retry `attempt` (1-based): exponential, capped, with up to 25% jitter. */
 export function backoffDelay(attempt: number, retry: RetryOptions, random: () => number = Math.random): number {
-  const base = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
-  return Math.round(base * (1 + 0.25 * random()));
+    const base = Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (attempt - 1));
+    return Math.round(base * (1 + 0.25 * random()));
 }
 
 const UNREACHABLE = new Set(["ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "EHOSTUNREACH", "ENETUNREACH", "ERR_INVALID_URL"]);
-const TRANSIENT = new Set(["ECONNRESET", "EPIPE", "ETIMEDOUT", "UND_ERR_SOCKET", "UND_ERR_CLOSED", "UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT", "UND_ERR_CONNECT_TIMEOUT"]);
+const TRANSIENT = new Set([
+    "ECONNRESET",
+    "EPIPE",
+    "ETIMEDOUT",
+    "UND_ERR_SOCKET",
+    "UND_ERR_CLOSED",
+    "UND_ERR_HEADERS_TIMEOUT",
+    "UND_ERR_BODY_TIMEOUT",
+    "UND_ERR_CONNECT_TIMEOUT",
+]);
 
 function errorCode(err: unknown): string | undefined {
-  const e = err as { code?: string; name?: string; cause?: { code?: string } };
-  if (e?.name === "TimeoutError") return "TIMEOUT";
-  return e?.code ?? e?.cause?.code;
+    const e = err as { code?: string; name?: string; cause?: { code?: string } };
+    if (e?.name === "TimeoutError") return "TIMEOUT";
+    return e?.code ?? e?.cause?.code;
 }
 
 function seconds(ms: number): string {
-  return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
+    return ms % 1000 === 0 ? `${ms / 1000}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
 export class JobsClient {
-  readonly host: string;
-  readonly credential: Credential;
-  private readonly timeoutMs: number;
-  private readonly retry: RetryOptions;
-  private readonly sleep: (ms: number) => Promise<void>;
-  private readonly random: () => number;
-  private readonly dispatcher?: Dispatcher;
-  private readonly onRetry?: (event: RetryEvent) => void;
+    readonly host: string;
+    readonly credential: Credential;
+    private readonly timeoutMs: number;
+    private readonly retry: RetryOptions;
+    private readonly sleep: (ms: number) => Promise<void>;
+    private readonly random: () => number;
+    private readonly dispatcher?: Dispatcher;
+    private readonly onRetry?: (event: RetryEvent) => void;
 
-  constructor(opts: ClientOptions) {
-    this.host = opts.host.replace(/\/+$/, "");
-    this.credential = opts.credential;
-    this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-    this.retry = { ...DEFAULT_RETRY, ...(opts.retry ?? {}) };
-    this.sleep = opts.sleep ?? sleepReal;
-    this.random = opts.random ?? Math.random;
-    this.dispatcher = opts.dispatcher;
-    this.onRetry = opts.onRetry;
-  }
-
-  /** One API call with retries. `path` is relative to /api/2.2/jobs, e.g. "/runs/get". */
-  async call<T>(method: "GET" | "POST", path: string, params: Record<string, unknown> = {}): Promise<T> {
-    const endpoint = `${API_PREFIX}${path}`;
-    const url = new URL(endpoint, this.host);
-    let body: string | undefined;
-    if (method === "GET") {
-      for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, String(v));
-    } else {
-      body = JSON.stringify(params);
+    constructor(opts: ClientOptions) {
+        this.host = opts.host.replace(/\/+$/, "");
+        this.credential = opts.credential;
+        this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+        this.retry = { ...DEFAULT_RETRY, ...(opts.retry ?? {}) };
+        this.sleep = opts.sleep ?? sleepReal;
+        this.random = opts.random ?? Math.random;
+        this.dispatcher = opts.dispatcher;
+        this.onRetry = opts.onRetry;
     }
-    const what = `${method} ${endpoint}`;
-    const max = Math.max(1, this.retry.maxAttempts);
 
-    for (let attempt = 1; ; attempt++) {
-      const token = await this.credential.getToken();
-      let status: number;
-      let headers: Record<string, string | string[] | undefined>;
-      let text: string;
-      try {
-        const res = await request(url, {
-          method,
-          headers: {
-            authorization: `Bearer ${token}`,
-            accept: "application/json",
-            "user-agent": "notebook-orchestration-jobs-cli/0.1",
-            ...(body !== undefined ? { "content-type": "application/json" } : {}),
-          },
-          body,
-          signal: AbortSignal.timeout(this.timeoutMs),
-          dispatcher: this.dispatcher,
-        });
-        status = res.statusCode;
-        headers = res.headers;
-        text = await res.body.text();
-      } catch (err) {
-        const code = errorCode(err) ?? "ERROR";
-        if (UNREACHABLE.has(code)) {
-          throw new CliError(
-            `cannot reach the workspace at ${this.host} (${code}): check the host (--host, DATABRICKS_HOST, the profile's host or the stack's workspaceUrl) and your network`,
-          );
+    /** One API call with retries. `path` is relative to /api/2.2/jobs, e.g. "/runs/get". */
+    async call<T>(method: "GET" | "POST", path: string, params: Record<string, unknown> = {}): Promise<T> {
+        const endpoint = `${API_PREFIX}${path}`;
+        const url = new URL(endpoint, this.host);
+        let body: string | undefined;
+        if (method === "GET") {
+            for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, String(v));
+        } else {
+            body = JSON.stringify(params);
         }
-        const reason = code === "TIMEOUT" ? `no answer within ${seconds(this.timeoutMs)}` : `${code}: ${(err as Error).message}`;
-        if ((code === "TIMEOUT" || TRANSIENT.has(code)) && attempt < max) {
-          await this.pause(what, attempt, backoffDelay(attempt, this.retry, this.random), reason);
-          continue;
-        }
-        throw new CliError(
-          `${what} to ${this.host} failed after ${attempt} attempt${attempt > 1 ? "s" : ""}: ${reason}` +
-            (code === "TIMEOUT" ? " (raise the limit with --timeout SECONDS)" : ""),
-        );
-      }
+        const what = `${method} ${endpoint}`;
+        const max = Math.max(1, this.retry.maxAttempts);
 
-      if (status >= 200 && status < 300) {
-        if (text.trim() === "") return {} as T;
+        for (let attempt = 1; ; attempt++) {
+            const token = await this.credential.getToken();
+            let status: number;
+            let headers: Record<string, string | string[] | undefined>;
+            let text: string;
+            try {
+                const res = await request(url, {
+                    method,
+                    headers: {
+                        authorization: `Bearer ${token}`,
+                        accept: "application/json",
+                        "user-agent": "notebook-orchestration-jobs-cli/0.1",
+                        ...(body !== undefined ? { "content-type": "application/json" } : {}),
+                    },
+                    body,
+                    signal: AbortSignal.timeout(this.timeoutMs),
+                    dispatcher: this.dispatcher,
+                });
+                status = res.statusCode;
+                headers = res.headers;
+                text = await res.body.text();
+            } catch (err) {
+                const code = errorCode(err) ?? "ERROR";
+                if (UNREACHABLE.has(code)) {
+                    throw new CliError(
+                        `cannot reach the workspace at ${this.host} (${code}): check the host (--host, DATABRICKS_HOST, the profile's host or the stack's workspaceUrl) and your network`,
+                    );
+                }
+                const reason = code === "TIMEOUT" ? `no answer within ${seconds(this.timeoutMs)}` : `${code}: ${(err as Error).message}`;
+                if ((code === "TIMEOUT" || TRANSIENT.has(code)) && attempt < max) {
+                    await this.pause(what, attempt, backoffDelay(attempt, this.retry, this.random), reason);
+                    continue;
+                }
+                throw new CliError(
+                    `${what} to ${this.host} failed after ${attempt} attempt${attempt > 1 ? "s" : ""}: ${reason}` +
+                        (code === "TIMEOUT" ? " (raise the limit with --timeout SECONDS)" : ""),
+                );
+            }
+
+            if (status >= 200 && status < 300) {
+                if (text.trim() === "") return {} as T;
+                try {
+                    return JSON.parse(text) as T;
+                } catch {
+                    throw new CliError(
+                        `${what}: the answer from ${this.host} is not JSON (${headers["content-type"] ?? "no content type"}); is ${this.host} a Databricks workspace URL?`,
+                    );
+                }
+            }
+
+            if ((status === 429 || status >= 500) && attempt < max) {
+                const retryAfter = parseRetryAfter(headers["retry-after"]);
+                const delay = retryAfter !== undefined ? Math.min(retryAfter, this.retry.maxRetryAfterMs) : backoffDelay(attempt, this.retry, this.random);
+                await this.pause(what, attempt, delay, `HTTP ${status}${retryAfter !== undefined ? ` (Retry-After ${headers["retry-after"]})` : ""}`);
+                continue;
+            }
+            throw this.httpError(what, status, text, attempt);
+        }
+    }
+
+    private async pause(what: string, attempt: number, delayMs: number, reason: string): Promise<void> {
+        const [method, path] = what.split(" ");
+        this.onRetry?.({ method, path, attempt, delayMs, reason });
+        await this.sleep(delayMs);
+    }
+
+    private httpError(what: string, status: number, text: string, attempts: number): ApiError {
+        let code: string | undefined;
+        let message: string | undefined;
         try {
-          return JSON.parse(text) as T;
+            const parsed = JSON.parse(text) as { error_code?: string; message?: string; error?: string };
+            code = parsed.error_code;
+            message = parsed.message ?? parsed.error;
         } catch {
-          throw new CliError(
-            `${what}: the answer from ${this.host} is not JSON (${headers["content-type"] ?? "no content type"}); is ${this.host} a Databricks workspace URL?`,
-          );
+            message = text.trim().split("\n")[0]?.slice(0, 200) || undefined;
         }
-      }
-
-      if ((status === 429 || status >= 500) && attempt < max) {
-        const retryAfter = parseRetryAfter(headers["retry-after"]);
-        const delay = retryAfter !== undefined ? Math.min(retryAfter, this.retry.maxRetryAfterMs) : backoffDelay(attempt, this.retry, this.random);
-        await this.pause(what, attempt, delay, `HTTP ${status}${retryAfter !== undefined ? ` (Retry-After ${headers["retry-after"]})` : ""}`);
-        continue;
-      }
-      throw this.httpError(what, status, text, attempt);
+        const detail = [code, message].filter(Boolean).join(": ");
+        const cred = this.credential;
+        if (status === 401) {
+            return new ApiError(
+                `the workspace ${this.host} did not accept the ${cred.description} (401 Unauthorized${detail ? `, ${detail}` : ""}): ${cred.hint}`,
+                status,
+                code,
+                message,
+            );
+        }
+        if (status === 403) {
+            return new ApiError(
+                `the ${cred.description} is not allowed to call ${what} on ${this.host} (403 Forbidden${detail ? `, ${detail}` : ""}): ${cred.hint}`,
+                status,
+                code,
+                message,
+            );
+        }
+        const tries = attempts > 1 ? ` after ${attempts} attempts` : "";
+        return new ApiError(`${what} on ${this.host} failed with HTTP ${status}${tries}${detail ? `: ${detail}` : ""}`, status, code, message);
     }
-  }
 
-  private async pause(what: string, attempt: number, delayMs: number, reason: string): Promise<void> {
-    const [method, path] = what.split(" ");
-    this.onRetry?.({ method, path, attempt, delayMs, reason });
-    await this.sleep(delayMs);
-  }
+    // -------------------------------------------------------------------------------------------
+    // Endpoints
 
-  private httpError(what: string, status: number, text: string, attempts: number): ApiError {
-    let code: string | undefined;
-    let message: string | undefined;
-    try {
-      const parsed = JSON.parse(text) as { error_code?: string; message?: string; error?: string };
-      code = parsed.error_code;
-      message = parsed.message ?? parsed.error;
-    } catch {
-      message = text.trim().split("\n")[0]?.slice(0, 200) || undefined;
+    getJob(jobId: number): Promise<Job> {
+        return this.call<Job>("GET", "/get", { job_id: jobId });
     }
-    const detail = [code, message].filter(Boolean).join(": ");
-    const cred = this.credential;
-    if (status === 401) {
-      return new ApiError(
-        `the workspace ${this.host} did not accept the ${cred.description} (401 Unauthorized${detail ? `, ${detail}` : ""}): ${cred.hint}`,
-        status,
-        code,
-        message,
-      );
+
+    /** Triggers a run; the idempotency token makes the retries of this POST safe. */
+    runNow(jobId: number, idempotencyToken: string = randomUUID()): Promise<RunNowResponse> {
+        return this.call<RunNowResponse>("POST", "/run-now", { job_id: jobId, idempotency_token: idempotencyToken });
     }
-    if (status === 403) {
-      return new ApiError(
-        `the ${cred.description} is not allowed to call ${what} on ${this.host} (403 Forbidden${detail ? `, ${detail}` : ""}): ${cred.hint}`,
-        status,
-        code,
-        message,
-      );
+
+    /** runs/get, following 2.2's paging of `tasks` (over 100 tasks) to return them all. */
+    async getRun(runId: number): Promise<JobRun> {
+        const run = await this.call<JobRun>("GET", "/runs/get", { run_id: runId });
+        let token = run.next_page_token;
+        const tasks = [...(run.tasks ?? [])];
+        while (token) {
+            const page = await this.call<JobRun>("GET", "/runs/get", { run_id: runId, page_token: token });
+            tasks.push(...(page.tasks ?? []));
+            token = page.next_page_token;
+        }
+        const result: JobRun = { ...run, tasks };
+        delete result.next_page_token;
+        return result;
     }
-    const tries = attempts > 1 ? ` after ${attempts} attempts` : "";
-    return new ApiError(`${what} on ${this.host} failed with HTTP ${status}${tries}${detail ? `: ${detail}` : ""}`, status, code, message);
-  }
 
-  // -------------------------------------------------------------------------------------------
-  // Endpoints
-
-  getJob(jobId: number): Promise<Job> {
-    return this.call<Job>("GET", "/get", { job_id: jobId });
-  }
-
-  /** Triggers a run; the idempotency token makes the retries of this POST safe. */
-  runNow(jobId: number, idempotencyToken: string = randomUUID()): Promise<RunNowResponse> {
-    return this.call<RunNowResponse>("POST", "/run-now", { job_id: jobId, idempotency_token: idempotencyToken });
-  }
-
-  /** runs/get, following 2.2's paging of `tasks` (over 100 tasks) to return them all. */
-  async getRun(runId: number): Promise<JobRun> {
-    const run = await this.call<JobRun>("GET", "/runs/get", { run_id: runId });
-    let token = run.next_page_token;
-    const tasks = [...(run.tasks ?? [])];
-    while (token) {
-      const page = await this.call<JobRun>("GET", "/runs/get", { run_id: runId, page_token: token });
-      tasks.push(...(page.tasks ?? []));
-      token = page.next_page_token;
+    getRunOutput(taskRunId: number): Promise<RunOutput> {
+        return this.call<RunOutput>("GET", "/runs/get-output", { run_id: taskRunId });
     }
-    const result: JobRun = { ...run, tasks };
-    delete result.next_page_token;
-    return result;
-  }
 
-  getRunOutput(taskRunId: number): Promise<RunOutput> {
-    return this.call<RunOutput>("GET", "/runs/get-output", { run_id: taskRunId });
-  }
-
-  /**
-   * runs/list for one job, newest first, following `next_page_token` until `max` runs are
-   * collected or there are no more pages.
-   */
-  async listRuns(
-    jobId: number,
-    opts: { completedOnly?: boolean; activeOnly?: boolean; max: number; pageSize?: number },
-  ): Promise<JobRun[]> {
-    const pageSize = Math.max(1, Math.min(25, opts.pageSize ?? opts.max));
-    const runs: JobRun[] = [];
-    let pageToken: string | undefined;
-    do {
-      const page = await this.call<RunsListResponse>("GET", "/runs/list", {
-        job_id: jobId,
-        completed_only: opts.completedOnly ? true : undefined,
-        active_only: opts.activeOnly ? true : undefined,
-        limit: pageSize,
-        page_token: pageToken,
-      });
-      runs.push(...(page.runs ?? []));
-      pageToken = page.has_more === false ? undefined : page.next_page_token || undefined;
-    } while (pageToken && runs.length < opts.max);
-    return runs.slice(0, opts.max);
-  }
+    /**
+     * runs/list for one job, newest first, following `next_page_token` until `max` runs are
+     * collected or there are no more pages.
+     */
+    async listRuns(jobId: number, opts: { completedOnly?: boolean; activeOnly?: boolean; max: number; pageSize?: number }): Promise<JobRun[]> {
+        const pageSize = Math.max(1, Math.min(25, opts.pageSize ?? opts.max));
+        const runs: JobRun[] = [];
+        let pageToken: string | undefined;
+        do {
+            const page = await this.call<RunsListResponse>("GET", "/runs/list", {
+                job_id: jobId,
+                completed_only: opts.completedOnly ? true : undefined,
+                active_only: opts.activeOnly ? true : undefined,
+                limit: pageSize,
+                page_token: pageToken,
+            });
+            runs.push(...(page.runs ?? []));
+            pageToken = page.has_more === false ? undefined : page.next_page_token || undefined;
+        } while (pageToken && runs.length < opts.max);
+        return runs.slice(0, opts.max);
+    }
 }

@@ -12,21 +12,21 @@ export const EXIT_ERROR = 2;
 
 /** An error whose message is meant for the user as is (no stack trace). */
 export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number = EXIT_ERROR,
-  ) {
-    super(message);
-    this.name = "CliError";
-  }
+    constructor(
+        message: string,
+        readonly exitCode: number = EXIT_ERROR,
+    ) {
+        super(message);
+        this.name = "CliError";
+    }
 }
 
 /** Bad flag or environment value: the message names the flag/variable and what is expected. */
 export class UsageError extends CliError {
-  constructor(message: string) {
-    super(message, EXIT_ERROR);
-    this.name = "UsageError";
-  }
+    constructor(message: string) {
+        super(message, EXIT_ERROR);
+        this.name = "UsageError";
+    }
 }
 
 /**
@@ -34,9 +34,9 @@ export class UsageError extends CliError {
  * as a second line of defence: no code path is meant to put a token in a message.
  */
 export function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const secret of secrets) {
-    if (secret && secret.length >= 4) out = out.split(secret).join("***");
-  }
-  return out;
+    let out = text;
+    for (const secret of secrets) {
+        if (secret && secret.length >= 4) out = out.split(secret).join("***");
+    }
+    return out;
 }

@@ -13,109 +13,109 @@ import type { JobKind } from "./stack";
 import type { Job, JobRun } from "./types";
 
 export interface JobTarget {
-  /** "sequential", "parallel", or undefined for a job given with --job-id. */
-  kind?: JobKind;
-  id: number;
-  /** How the id was found, for errors: "--job-id", "stack 'dev' output 'parallelJobId'". */
-  source: string;
+    /** "sequential", "parallel", or undefined for a job given with --job-id. */
+    kind?: JobKind;
+    id: number;
+    /** How the id was found, for errors: "--job-id", "stack 'dev' output 'parallelJobId'". */
+    source: string;
 }
 
 export interface RunContext {
-  client: JobsClient;
-  out: Writer;
-  /** Warnings and notes. */
-  err: Writer;
-  progress: () => Progress;
-  sleep: (ms: number) => Promise<void>;
-  now: () => number;
-  pollIntervalMs: number;
-  /** Called with the run page URL while a run is being waited on (for the Ctrl-C message). */
-  onWaiting?: (url: string | undefined) => void;
+    client: JobsClient;
+    out: Writer;
+    /** Warnings and notes. */
+    err: Writer;
+    progress: () => Progress;
+    sleep: (ms: number) => Promise<void>;
+    now: () => number;
+    pollIntervalMs: number;
+    /** Called with the run page URL while a run is being waited on (for the Ctrl-C message). */
+    onWaiting?: (url: string | undefined) => void;
 }
 
 export const TERMINAL_STATES = new Set(["TERMINATED", "SKIPPED", "INTERNAL_ERROR"]);
 
 export function lifeCycle(run: { state?: { life_cycle_state?: string }; status?: { state?: string } }): string {
-  return run.state?.life_cycle_state ?? run.status?.state ?? "UNKNOWN";
+    return run.state?.life_cycle_state ?? run.status?.state ?? "UNKNOWN";
 }
 
 export function isTerminal(run: JobRun): boolean {
-  return TERMINAL_STATES.has(lifeCycle(run));
+    return TERMINAL_STATES.has(lifeCycle(run));
 }
 
 /** "TERMINATED SUCCESS" for a finished run or task, else its life-cycle state. */
 export function stateLabel(run: { state?: { life_cycle_state?: string; result_state?: string }; status?: { state?: string } }): string {
-  const life = lifeCycle(run);
-  const result = run.state?.result_state;
-  return result && (TERMINAL_STATES.has(life) || life === "TERMINATING") ? `${life} ${result}` : life;
+    const life = lifeCycle(run);
+    const result = run.state?.result_state;
+    return result && (TERMINAL_STATES.has(life) || life === "TERMINATING") ? `${life} ${result}` : life;
 }
 
 /** "setup TERMINATED SUCCESS, orchestrate RUNNING". */
 export function taskStates(run: JobRun): string {
-  return (run.tasks ?? []).map((t) => `${t.task_key ?? t.run_id} ${stateLabel(t)}`).join(", ");
+    return (run.tasks ?? []).map((t) => `${t.task_key ?? t.run_id} ${stateLabel(t)}`).join(", ");
 }
 
 export function jobLabel(target: JobTarget, job?: Job): string {
-  const name = job?.settings?.name;
-  const kind = target.kind ? `${target.kind} job` : "job";
-  return `${kind} ${target.id}${name ? ` (${name})` : ""}`;
+    const name = job?.settings?.name;
+    const kind = target.kind ? `${target.kind} job` : "job";
+    return `${kind} ${target.id}${name ? ` (${name})` : ""}`;
 }
 
 /** jobs/get, turning "does not exist" into an error that names the id and where it came from. */
 export async function getJobChecked(client: JobsClient, target: JobTarget): Promise<Job> {
-  try {
-    return await client.getJob(target.id);
-  } catch (err) {
-    if (err instanceof ApiError && err.isNotFound) {
-      throw new CliError(
-        `job ${target.id} (from ${target.source}) does not exist in the workspace ${client.host}` +
-          (err.apiMessage ? ` (${err.apiMessage})` : "") +
-          `: check the id, the workspace host, or redeploy the stack`,
-      );
+    try {
+        return await client.getJob(target.id);
+    } catch (err) {
+        if (err instanceof ApiError && err.isNotFound) {
+            throw new CliError(
+                `job ${target.id} (from ${target.source}) does not exist in the workspace ${client.host}` +
+                    (err.apiMessage ? ` (${err.apiMessage})` : "") +
+                    `: check the id, the workspace host, or redeploy the stack`,
+            );
+        }
+        throw err;
     }
-    throw err;
-  }
 }
 
 export function runPageUrl(client: JobsClient, jobId: number, run: JobRun): string {
-  return run.run_page_url ?? `${client.host}/#job/${jobId}/run/${run.run_id}`;
+    return run.run_page_url ?? `${client.host}/#job/${jobId}/run/${run.run_id}`;
 }
 
 export interface SummaryResult {
-  summary?: OrchestratorSummary;
-  /** Why there is no summary. */
-  note?: string;
-  /** The orchestrate task's error text, when it failed. */
-  error?: string;
-  taskRunId?: number;
+    summary?: OrchestratorSummary;
+    /** Why there is no summary. */
+    note?: string;
+    /** The orchestrate task's error text, when it failed. */
+    error?: string;
+    taskRunId?: number;
 }
 
 /** runs/get-output of the orchestrate task, and the summary in it. Never throws for a missing summary. */
 export async function fetchSummary(client: JobsClient, run: JobRun): Promise<SummaryResult> {
-  const task = orchestrateTask(run);
-  if (!task) return { note: "the run has no task 'orchestrate'" };
-  if (task.run_id === undefined) return { note: "the orchestrate task has no run id" };
-  const result = task.state?.result_state;
-  if (!task.start_time || task.state?.life_cycle_state === "SKIPPED" || result === "UPSTREAM_FAILED" || result === "UPSTREAM_CANCELED") {
-    return { note: `the orchestrate task did not run (${stateLabel(task)})`, taskRunId: task.run_id };
-  }
-  let output;
-  try {
-    output = await client.getRunOutput(task.run_id);
-  } catch (err) {
-    if (err instanceof ApiError && err.status !== 401 && err.status !== 403) {
-      return { note: `runs/get-output of task run ${task.run_id} failed: ${err.message}`, taskRunId: task.run_id };
+    const task = orchestrateTask(run);
+    if (!task) return { note: "the run has no task 'orchestrate'" };
+    if (task.run_id === undefined) return { note: "the orchestrate task has no run id" };
+    const result = task.state?.result_state;
+    if (!task.start_time || task.state?.life_cycle_state === "SKIPPED" || result === "UPSTREAM_FAILED" || result === "UPSTREAM_CANCELED") {
+        return { note: `the orchestrate task did not run (${stateLabel(task)})`, taskRunId: task.run_id };
     }
-    throw err;
-  }
-  const summary = summaryFromOutput(output);
-  const error = output.error?.trim() || undefined;
-  if (summary) return { summary, error, taskRunId: task.run_id };
-  return {
-    note: error ? "the orchestrate task failed without a summary" : "the orchestrate notebook's exit value is not a summary",
-    error,
-    taskRunId: task.run_id,
-  };
+    let output;
+    try {
+        output = await client.getRunOutput(task.run_id);
+    } catch (err) {
+        if (err instanceof ApiError && err.status !== 401 && err.status !== 403) {
+            return { note: `runs/get-output of task run ${task.run_id} failed: ${err.message}`, taskRunId: task.run_id };
+        }
+        throw err;
+    }
+    const summary = summaryFromOutput(output);
+    const error = output.error?.trim() || undefined;
+    if (summary) return { summary, error, taskRunId: task.run_id };
+    return {
+        note: error ? "the orchestrate task failed without a summary" : "the orchestrate notebook's exit value is not a summary",
+        error,
+        taskRunId: task.run_id,
+    };
 }
 
 /**
@@ -123,135 +123,135 @@ export async function fetchSummary(client: JobsClient, run: JobRun): Promise<Sum
  * can be read at a glance before the table. JSON.parse gives back the same object.
  */
 export function prettySummary(summary: OrchestratorSummary): string {
-  const lines = Object.entries(summary).map(([key, value]) => {
-    if (key === "workers" && Array.isArray(value)) {
-      const workers = value.map((w) => `    ${JSON.stringify(w)}`).join(",\n");
-      return `  ${JSON.stringify(key)}: [\n${workers}\n  ]`;
-    }
-    return `  ${JSON.stringify(key)}: ${JSON.stringify(value)}`;
-  });
-  return `{\n${lines.join(",\n")}\n}`;
+    const lines = Object.entries(summary).map(([key, value]) => {
+        if (key === "workers" && Array.isArray(value)) {
+            const workers = value.map((w) => `    ${JSON.stringify(w)}`).join(",\n");
+            return `  ${JSON.stringify(key)}: [\n${workers}\n  ]`;
+        }
+        return `  ${JSON.stringify(key)}: ${JSON.stringify(value)}`;
+    });
+    return `{\n${lines.join(",\n")}\n}`;
 }
 
 /** The per-worker table of a summary. */
 export function workerTable(summary: OrchestratorSummary): string {
-  return table(
-    ["Worker", "Status", "Attempts", "Duration", "Error"],
-    summary.workers.map((w) => [
-      w.name,
-      w.status,
-      w.attempts ?? "-",
-      formatDuration(w.duration_seconds),
-      w.error ? String(w.error).split("\n")[0].slice(0, 100) : "",
-    ]),
-    ["left", "left", "right", "right", "left"],
-  );
+    return table(
+        ["Worker", "Status", "Attempts", "Duration", "Error"],
+        summary.workers.map((w) => [
+            w.name,
+            w.status,
+            w.attempts ?? "-",
+            formatDuration(w.duration_seconds),
+            w.error ? String(w.error).split("\n")[0].slice(0, 100) : "",
+        ]),
+        ["left", "left", "right", "right", "left"],
+    );
 }
 
 /** The error text without the Summary line (already shown as JSON), first few lines. */
 function errorExcerpt(error: string): string {
-  return error
-    .split(/\r?\n/)
-    .filter((l) => !l.includes("Summary: "))
-    .slice(0, 5)
-    .join("\n");
+    return error
+        .split(/\r?\n/)
+        .filter((l) => !l.includes("Summary: "))
+        .slice(0, 5)
+        .join("\n");
 }
 
 /** Waits until the run ends, logging each change of the run's or its tasks' states. */
 export async function waitForRun(ctx: RunContext, label: string, first: JobRun): Promise<{ run: JobRun; states: string[]; elapsedMs: number }> {
-  const started = ctx.now();
-  const progress = ctx.progress();
-  const states: string[] = [];
-  let lastKey = "";
-  let lastLine = started;
-  let run = first;
-  try {
-    for (;;) {
-      const life = lifeCycle(run);
-      if (states[states.length - 1] !== life) states.push(life);
-      const state = stateLabel(run);
-      const tasks = taskStates(run);
-      const elapsed = formatElapsed(ctx.now() - started);
-      const key = `${state}|${tasks}`;
-      if (key !== lastKey) {
-        progress.log(`  ${elapsed.padStart(7)}  ${state.padEnd(18)}${tasks ? `  tasks: ${tasks}` : ""}`);
-        lastKey = key;
-        lastLine = ctx.now();
-      } else if (progress.wantsHeartbeat && ctx.now() - lastLine >= 60_000) {
-        progress.log(`  ${elapsed.padStart(7)}  still ${state}`);
-        lastLine = ctx.now();
-      }
-      progress.update(() => `${label}: ${state}  ${formatElapsed(ctx.now() - started)}${tasks ? `  (${tasks})` : ""}`);
-      if (isTerminal(run)) break;
-      await ctx.sleep(ctx.pollIntervalMs);
-      run = await ctx.client.getRun(run.run_id);
+    const started = ctx.now();
+    const progress = ctx.progress();
+    const states: string[] = [];
+    let lastKey = "";
+    let lastLine = started;
+    let run = first;
+    try {
+        for (;;) {
+            const life = lifeCycle(run);
+            if (states[states.length - 1] !== life) states.push(life);
+            const state = stateLabel(run);
+            const tasks = taskStates(run);
+            const elapsed = formatElapsed(ctx.now() - started);
+            const key = `${state}|${tasks}`;
+            if (key !== lastKey) {
+                progress.log(`  ${elapsed.padStart(7)}  ${state.padEnd(18)}${tasks ? `  tasks: ${tasks}` : ""}`);
+                lastKey = key;
+                lastLine = ctx.now();
+            } else if (progress.wantsHeartbeat && ctx.now() - lastLine >= 60_000) {
+                progress.log(`  ${elapsed.padStart(7)}  still ${state}`);
+                lastLine = ctx.now();
+            }
+            progress.update(() => `${label}: ${state}  ${formatElapsed(ctx.now() - started)}${tasks ? `  (${tasks})` : ""}`);
+            if (isTerminal(run)) break;
+            await ctx.sleep(ctx.pollIntervalMs);
+            run = await ctx.client.getRun(run.run_id);
+        }
+    } finally {
+        progress.stop();
     }
-  } finally {
-    progress.stop();
-  }
-  return { run, states, elapsedMs: ctx.now() - started };
+    return { run, states, elapsedMs: ctx.now() - started };
 }
 
 export interface RunOutcome {
-  target: JobTarget;
-  job: Job;
-  run: JobRun;
-  url: string;
-  waited: boolean;
-  succeeded: boolean;
-  summary?: OrchestratorSummary;
+    target: JobTarget;
+    job: Job;
+    run: JobRun;
+    url: string;
+    waited: boolean;
+    succeeded: boolean;
+    summary?: OrchestratorSummary;
 }
 
 /** Triggers one job and, when `wait`, follows it to the end and prints its summary. */
 export async function runOne(ctx: RunContext, target: JobTarget, wait: boolean): Promise<RunOutcome> {
-  const { client, out } = ctx;
-  const job = await getJobChecked(client, target);
-  const label = jobLabel(target, job);
+    const { client, out } = ctx;
+    const job = await getJobChecked(client, target);
+    const label = jobLabel(target, job);
 
-  const active = await client.listRuns(target.id, { activeOnly: true, max: 5 });
-  if (active.length > 0) {
-    const list = active.map((r) => `${r.run_id} ${lifeCycle(r)}`).join(", ");
-    ctx.err.write(
-      `Warning: ${label} already has ${active.length} active run${active.length > 1 ? "s" : ""} (${list}); ` +
-        `the new run may queue behind it or share the cluster with it, which skews its timing.\n`,
-    );
-  }
+    const active = await client.listRuns(target.id, { activeOnly: true, max: 5 });
+    if (active.length > 0) {
+        const list = active.map((r) => `${r.run_id} ${lifeCycle(r)}`).join(", ");
+        ctx.err.write(
+            `Warning: ${label} already has ${active.length} active run${active.length > 1 ? "s" : ""} (${list}); ` +
+                `the new run may queue behind it or share the cluster with it, which skews its timing.\n`,
+        );
+    }
 
-  const { run_id: runId } = await client.runNow(target.id);
-  out.write(`Triggered ${label}: run ${runId}\n`);
-  let run = await client.getRun(runId);
-  const url = runPageUrl(client, target.id, run);
-  out.write(`Run URL: ${url}\n`);
-  if (!wait) {
-    out.write(`Not waiting (--no-wait); the run goes on in the workspace.\n\n`);
-    return { target, job, run, url, waited: false, succeeded: true };
-  }
+    const { run_id: runId } = await client.runNow(target.id);
+    out.write(`Triggered ${label}: run ${runId}\n`);
+    let run = await client.getRun(runId);
+    const url = runPageUrl(client, target.id, run);
+    out.write(`Run URL: ${url}\n`);
+    if (!wait) {
+        out.write(`Not waiting (--no-wait); the run goes on in the workspace.\n\n`);
+        return { target, job, run, url, waited: false, succeeded: true };
+    }
 
-  out.write("\n");
-  ctx.onWaiting?.(url);
-  const waited = await waitForRun(ctx, label, run);
-  ctx.onWaiting?.(undefined);
-  run = waited.run;
-  const result = runResult(run);
-  const timing = runTiming(run);
-  const duration = timing.duration > 0 ? timing.duration : waited.elapsedMs / 1000;
-  const transitions = [...waited.states.slice(0, -1), stateLabel(run)].join(" -> ");
-  out.write(`\nRun ${run.run_id}: ${transitions} in ${formatDuration(duration)}\n`);
-  if (result !== "SUCCESS" && run.state?.state_message) out.write(`State message: ${run.state.state_message}\n`);
+    out.write("\n");
+    ctx.onWaiting?.(url);
+    const waited = await waitForRun(ctx, label, run);
+    ctx.onWaiting?.(undefined);
+    run = waited.run;
+    const result = runResult(run);
+    const timing = runTiming(run);
+    const duration = timing.duration > 0 ? timing.duration : waited.elapsedMs / 1000;
+    const transitions = [...waited.states.slice(0, -1), stateLabel(run)].join(" -> ");
+    out.write(`\nRun ${run.run_id}: ${transitions} in ${formatDuration(duration)}\n`);
+    if (result !== "SUCCESS" && run.state?.state_message) out.write(`State message: ${run.state.state_message}\n`);
 
-  const found = await fetchSummary(client, run);
-  if (found.summary) {
-    out.write(`\nOrchestrator summary (runs/get-output of task orchestrate, run ${found.taskRunId}):\n`);
-    out.write(`${prettySummary(found.summary)}\n\n`);
-    out.write(`${workerTable(found.summary)}\n`);
-  } else {
-    out.write(`\nNo orchestrator summary: ${found.note}.\n`);
-  }
-  if (found.error && result !== "SUCCESS") {
-    out.write(`\nError of task orchestrate:\n${errorExcerpt(found.error)}\n`);
-  }
-  out.write("\n");
-  return { target, job, run, url, waited: true, succeeded: result === "SUCCESS", summary: found.summary };
+    const found = await fetchSummary(client, run);
+    if (found.summary) {
+        out.write(`\nOrchestrator summary (runs/get-output of task orchestrate, run ${found.taskRunId}):\n`);
+        out.write(`${prettySummary(found.summary)}\n\n`);
+        out.write(`${workerTable(found.summary)}\n`);
+    } else {
+        out.write(`\nNo orchestrator summary: ${found.note}.\n`);
+    }
+    if (found.error && result !== "SUCCESS") {
+        out.write(`\nError of task orchestrate:\n${errorExcerpt(found.error)}\n`);
+    }
+    out.write("\n");
+    return { target, job, run, url, waited: true, succeeded: result === "SUCCESS", summary: found.summary };
 }
 
 /**
@@ -259,39 +259,41 @@ export async function runOne(ctx: RunContext, target: JobTarget, wait: boolean):
  * SUCCESS (or was not waited for), 1 otherwise. A failed first job does not stop the second.
  */
 export async function runJobs(ctx: RunContext, targets: readonly JobTarget[], wait: boolean): Promise<number> {
-  const outcomes: RunOutcome[] = [];
-  for (const target of targets) outcomes.push(await runOne(ctx, target, wait));
-  if (!wait) return EXIT_OK;
+    const outcomes: RunOutcome[] = [];
+    for (const target of targets) outcomes.push(await runOne(ctx, target, wait));
+    if (!wait) return EXIT_OK;
 
-  if (outcomes.length > 1) {
-    ctx.out.write(
-      `${table(
-        ["Job", "Job id", "Run", "Result", "Duration", "Workers"],
-        outcomes.map((o) => [
-          o.target.kind ?? "job",
-          o.target.id,
-          o.run.run_id,
-          runResult(o.run),
-          formatDuration(runTiming(o.run).duration),
-          o.summary ? `${o.summary.workers.filter((w) => w.status === "SUCCEEDED").length}/${o.summary.workers.length} succeeded` : "-",
-        ]),
-        ["left", "right", "right", "left", "right", "left"],
-      )}\n`,
-    );
-    const seq = outcomes.find((o) => o.target.kind === "sequential");
-    const par = outcomes.find((o) => o.target.kind === "parallel");
-    if (seq?.succeeded && par?.succeeded) {
-      const ratio = runTiming(seq.run).duration / runTiming(par.run).duration;
-      ctx.out.write(
-        `\nParallel/sequential speedup on this pair of runs: ${formatRatio(ratio)} ` +
-          `(\`npm run jobs -- compare\` gives the spread over several runs).\n`,
-      );
+    if (outcomes.length > 1) {
+        ctx.out.write(
+            `${table(
+                ["Job", "Job id", "Run", "Result", "Duration", "Workers"],
+                outcomes.map((o) => [
+                    o.target.kind ?? "job",
+                    o.target.id,
+                    o.run.run_id,
+                    runResult(o.run),
+                    formatDuration(runTiming(o.run).duration),
+                    o.summary ? `${o.summary.workers.filter((w) => w.status === "SUCCEEDED").length}/${o.summary.workers.length} succeeded` : "-",
+                ]),
+                ["left", "right", "right", "left", "right", "left"],
+            )}\n`,
+        );
+        const seq = outcomes.find((o) => o.target.kind === "sequential");
+        const par = outcomes.find((o) => o.target.kind === "parallel");
+        if (seq?.succeeded && par?.succeeded) {
+            const ratio = runTiming(seq.run).duration / runTiming(par.run).duration;
+            ctx.out.write(
+                `\nParallel/sequential speedup on this pair of runs: ${formatRatio(ratio)} ` +
+                    `(\`npm run jobs -- compare\` gives the spread over several runs).\n`,
+            );
+        }
     }
-  }
-  const failed = outcomes.filter((o) => !o.succeeded);
-  if (failed.length > 0) {
-    ctx.out.write(`${outcomes.length > 1 ? "\n" : ""}${failed.map((o) => `${jobLabel(o.target, o.job)} run ${o.run.run_id} ended ${stateLabel(o.run)}`).join("\n")}\n`);
-    return EXIT_RUN_FAILED;
-  }
-  return EXIT_OK;
+    const failed = outcomes.filter((o) => !o.succeeded);
+    if (failed.length > 0) {
+        ctx.out.write(
+            `${outcomes.length > 1 ? "\n" : ""}${failed.map((o) => `${jobLabel(o.target, o.job)} run ${o.run.run_id} ended ${stateLabel(o.run)}`).join("\n")}\n`,
+        );
+        return EXIT_RUN_FAILED;
+    }
+    return EXIT_OK;
 }

@@ -8,28 +8,28 @@ import type { JobRun, RunOutput, RunTask } from "./types";
 export type WorkerStatus = "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "SKIPPED" | string;
 
 export interface WorkerSummary {
-  name: string;
-  path?: string;
-  status: WorkerStatus;
-  attempts?: number;
-  started_at?: string | null;
-  finished_at?: string | null;
-  duration_seconds: number | null;
-  exit_value?: unknown;
-  error?: string | null;
+    name: string;
+    path?: string;
+    status: WorkerStatus;
+    attempts?: number;
+    started_at?: string | null;
+    finished_at?: string | null;
+    duration_seconds: number | null;
+    exit_value?: unknown;
+    error?: string | null;
 }
 
 export interface OrchestratorSummary {
-  mode?: "sequential" | "parallel" | string;
-  status: "SUCCEEDED" | "FAILED" | string;
-  run_id?: string;
-  started_at?: string;
-  finished_at?: string;
-  duration_seconds?: number;
-  max_workers?: number;
-  order_source?: string;
-  dispatch_order?: string[];
-  workers: WorkerSummary[];
+    mode?: "sequential" | "parallel" | string;
+    status: "SUCCEEDED" | "FAILED" | string;
+    run_id?: string;
+    started_at?: string;
+    finished_at?: string;
+    duration_seconds?: number;
+    max_workers?: number;
+    order_source?: string;
+    dispatch_order?: string[];
+    workers: WorkerSummary[];
 }
 
 /** The task key of the orchestration task in both jobs (contract with the Pulumi stack). */
@@ -41,60 +41,56 @@ export const ORCHESTRATE_TASK_KEY = "orchestrate";
  * the value is not a summary (a notebook may exit with something else).
  */
 export function asSummary(value: unknown): OrchestratorSummary | undefined {
-  if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
-  const obj = value as Record<string, unknown>;
-  if (!Array.isArray(obj.workers)) return undefined;
-  const workers: WorkerSummary[] = [];
-  for (const entry of obj.workers) {
-    if (entry === null || typeof entry !== "object") return undefined;
-    const w = entry as Record<string, unknown>;
-    if (typeof w.name !== "string") return undefined;
-    const d = w.duration_seconds;
-    workers.push({
-      ...(w as object),
-      name: w.name,
-      status: typeof w.status === "string" ? w.status : "UNKNOWN",
-      duration_seconds: typeof d === "number" && Number.isFinite(d) ? d : null,
-    } as WorkerSummary);
-  }
-  return {
-    ...(obj as object),
-    status: typeof obj.status === "string" ? obj.status : "UNKNOWN",
-    workers,
-  } as OrchestratorSummary;
+    if (value === null || typeof value !== "object" || Array.isArray(value)) return undefined;
+    const obj = value as Record<string, unknown>;
+    if (!Array.isArray(obj.workers)) return undefined;
+    const workers: WorkerSummary[] = [];
+    for (const entry of obj.workers) {
+        if (entry === null || typeof entry !== "object") return undefined;
+        const w = entry as Record<string, unknown>;
+        if (typeof w.name !== "string") return undefined;
+        const d = w.duration_seconds;
+        workers.push({
+            ...(w as object),
+            name: w.name,
+            status: typeof w.status === "string" ? w.status : "UNKNOWN",
+            duration_seconds: typeof d === "number" && Number.isFinite(d) ? d : null,
+        } as WorkerSummary);
+    }
+    return {
+        ...(obj as object),
+        status: typeof obj.status === "string" ? obj.status : "UNKNOWN",
+        workers,
+    } as OrchestratorSummary;
 }
 
 /** Parses summary JSON text; undefined when it is not JSON or not shaped like a summary. */
 export function parseSummaryText(text: string | undefined | null): OrchestratorSummary | undefined {
-  if (!text) return undefined;
-  try {
-    return asSummary(JSON.parse(text));
-  } catch {
-    return undefined;
-  }
+    if (!text) return undefined;
+    try {
+        return asSummary(JSON.parse(text));
+    } catch {
+        return undefined;
+    }
 }
 
 /** Finds a `Summary: {...}` line in an error text (the notebook raises with it when a worker failed). */
 export function summaryFromErrorText(text: string | undefined | null): OrchestratorSummary | undefined {
-  if (!text) return undefined;
-  for (const line of text.split(/\r?\n/)) {
-    const at = line.indexOf("Summary: ");
-    if (at === -1) continue;
-    // The line starts with "Summary: " in the notebook's message; an exception class name
-    // ("Exception: Summary: ...") may precede it in error_trace, so search within the line.
-    const found = parseSummaryText(line.slice(at + "Summary: ".length).trim());
-    if (found) return found;
-  }
-  return undefined;
+    if (!text) return undefined;
+    for (const line of text.split(/\r?\n/)) {
+        const at = line.indexOf("Summary: ");
+        if (at === -1) continue;
+        // The line starts with "Summary: " in the notebook's message; an exception class name
+        // ("Exception: Summary: ...") may precede it in error_trace, so search within the line.
+        const found = parseSummaryText(line.slice(at + "Summary: ".length).trim());
+        if (found) return found;
+    }
+    return undefined;
 }
 
 /** The summary in a runs/get-output response: the notebook's exit value, else the error's Summary line. */
 export function summaryFromOutput(output: RunOutput): OrchestratorSummary | undefined {
-  return (
-    parseSummaryText(output.notebook_output?.result) ??
-    summaryFromErrorText(output.error) ??
-    summaryFromErrorText(output.error_trace)
-  );
+    return parseSummaryText(output.notebook_output?.result) ?? summaryFromErrorText(output.error) ?? summaryFromErrorText(output.error_trace);
 }
 
 /**
@@ -102,8 +98,8 @@ export function summaryFromOutput(output: RunOutput): OrchestratorSummary | unde
  * differently, its only notebook task. Undefined when there is none.
  */
 export function orchestrateTask(run: JobRun): RunTask | undefined {
-  const tasks = run.tasks ?? [];
-  const byKey = tasks.find((t) => t.task_key === ORCHESTRATE_TASK_KEY);
-  if (byKey) return byKey;
-  return tasks.length === 1 ? tasks[0] : undefined;
+    const tasks = run.tasks ?? [];
+    const byKey = tasks.find((t) => t.task_key === ORCHESTRATE_TASK_KEY);
+    if (byKey) return byKey;
+    return tasks.length === 1 ? tasks[0] : undefined;
 }

@@ -10,25 +10,25 @@
  */
 
 export interface WorkloadWorker {
-  readonly name: string;
-  readonly expected_seconds: number;
+    readonly name: string;
+    readonly expected_seconds: number;
 }
 
 export interface Workload {
-  /** Free text saying where the figures come from. */
-  readonly source: string;
-  readonly workers: readonly WorkloadWorker[];
+    /** Free text saying where the figures come from. */
+    readonly source: string;
+    readonly workers: readonly WorkloadWorker[];
 }
 
 function describe(value: unknown): string {
-  if (value === undefined) return "nothing";
-  if (typeof value === "number" && !Number.isFinite(value)) return String(value);
-  try {
-    const json = JSON.stringify(value);
-    return json.length > 60 ? `${json.slice(0, 57)}...` : json;
-  } catch {
-    return String(value);
-  }
+    if (value === undefined) return "nothing";
+    if (typeof value === "number" && !Number.isFinite(value)) return String(value);
+    try {
+        const json = JSON.stringify(value);
+        return json.length > 60 ? `${json.slice(0, 57)}...` : json;
+    } catch {
+        return String(value);
+    }
 }
 
 /**
@@ -39,63 +39,63 @@ function describe(value: unknown): string {
  * `expected_seconds`. A `source` that is present must be a string (it defaults to the origin).
  */
 export function parseWorkload(text: string, origin: string): Workload {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`${origin}: not valid JSON (${(err as Error).message})`);
-  }
-  if (data === null || typeof data !== "object" || Array.isArray(data)) {
-    throw new Error(`${origin}: expected a JSON object with "source" and "workers", got ${describe(data)}`);
-  }
-  const obj = data as Record<string, unknown>;
-  if (obj.source !== undefined && typeof obj.source !== "string") {
-    throw new Error(`${origin}: "source" must be a string, got ${describe(obj.source)}`);
-  }
-  if (obj.workers === undefined) {
-    throw new Error(`${origin}: missing "workers" (expected a non-empty array of {"name", "expected_seconds"})`);
-  }
-  if (!Array.isArray(obj.workers)) {
-    throw new Error(`${origin}: "workers" must be an array, got ${describe(obj.workers)}`);
-  }
-  if (obj.workers.length === 0) {
-    throw new Error(`${origin}: "workers" is empty (expected at least one {"name", "expected_seconds"})`);
-  }
-  const seen = new Map<string, number>();
-  const workers: WorkloadWorker[] = obj.workers.map((entry: unknown, i: number) => {
-    const where = `workers[${i}]`;
-    if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
-      throw new Error(`${origin}: ${where} must be an object with "name" and "expected_seconds", got ${describe(entry)}`);
+    let data: unknown;
+    try {
+        data = JSON.parse(text);
+    } catch (err) {
+        throw new Error(`${origin}: not valid JSON (${(err as Error).message})`);
     }
-    const w = entry as Record<string, unknown>;
-    if (typeof w.name !== "string") {
-      throw new Error(`${origin}: ${where}.name must be a string, got ${describe(w.name)}`);
+    if (data === null || typeof data !== "object" || Array.isArray(data)) {
+        throw new Error(`${origin}: expected a JSON object with "source" and "workers", got ${describe(data)}`);
     }
-    if (w.name.trim() === "") {
-      throw new Error(`${origin}: ${where}.name must not be empty`);
+    const obj = data as Record<string, unknown>;
+    if (obj.source !== undefined && typeof obj.source !== "string") {
+        throw new Error(`${origin}: "source" must be a string, got ${describe(obj.source)}`);
     }
-    const first = seen.get(w.name);
-    if (first !== undefined) {
-      throw new Error(`${origin}: duplicate worker name "${w.name}" (workers[${first}] and ${where})`);
+    if (obj.workers === undefined) {
+        throw new Error(`${origin}: missing "workers" (expected a non-empty array of {"name", "expected_seconds"})`);
     }
-    seen.set(w.name, i);
-    const secs = w.expected_seconds;
-    if (typeof secs !== "number" || !Number.isFinite(secs)) {
-      throw new Error(`${origin}: ${where}.expected_seconds ("${w.name}") must be a finite number of seconds, got ${describe(secs)}`);
+    if (!Array.isArray(obj.workers)) {
+        throw new Error(`${origin}: "workers" must be an array, got ${describe(obj.workers)}`);
     }
-    if (secs < 0) {
-      throw new Error(`${origin}: ${where}.expected_seconds ("${w.name}") must not be negative, got ${secs}`);
+    if (obj.workers.length === 0) {
+        throw new Error(`${origin}: "workers" is empty (expected at least one {"name", "expected_seconds"})`);
     }
-    return { name: w.name, expected_seconds: secs };
-  });
-  return { source: typeof obj.source === "string" ? obj.source : origin, workers };
+    const seen = new Map<string, number>();
+    const workers: WorkloadWorker[] = obj.workers.map((entry: unknown, i: number) => {
+        const where = `workers[${i}]`;
+        if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
+            throw new Error(`${origin}: ${where} must be an object with "name" and "expected_seconds", got ${describe(entry)}`);
+        }
+        const w = entry as Record<string, unknown>;
+        if (typeof w.name !== "string") {
+            throw new Error(`${origin}: ${where}.name must be a string, got ${describe(w.name)}`);
+        }
+        if (w.name.trim() === "") {
+            throw new Error(`${origin}: ${where}.name must not be empty`);
+        }
+        const first = seen.get(w.name);
+        if (first !== undefined) {
+            throw new Error(`${origin}: duplicate worker name "${w.name}" (workers[${first}] and ${where})`);
+        }
+        seen.set(w.name, i);
+        const secs = w.expected_seconds;
+        if (typeof secs !== "number" || !Number.isFinite(secs)) {
+            throw new Error(`${origin}: ${where}.expected_seconds ("${w.name}") must be a finite number of seconds, got ${describe(secs)}`);
+        }
+        if (secs < 0) {
+            throw new Error(`${origin}: ${where}.expected_seconds ("${w.name}") must not be negative, got ${secs}`);
+        }
+        return { name: w.name, expected_seconds: secs };
+    });
+    return { source: typeof obj.source === "string" ? obj.source : origin, workers };
 }
 
 /** The text of a workload file (pretty JSON with a trailing newline). */
 export function formatWorkload(workload: Workload): string {
-  const out = {
-    source: workload.source,
-    workers: workload.workers.map((w) => ({ name: w.name, expected_seconds: w.expected_seconds })),
-  };
-  return `${JSON.stringify(out, null, 2)}\n`;
+    const out = {
+        source: workload.source,
+        workers: workload.workers.map((w) => ({ name: w.name, expected_seconds: w.expected_seconds })),
+    };
+    return `${JSON.stringify(out, null, 2)}\n`;
 }

@@ -148,9 +148,7 @@ export class StackConfigError extends Error {
     ) {
         super(
             `Invalid configuration for stack '${stack}' (${problems.length} problem${problems.length === 1 ? "" : "s"}):\n` +
-                problems
-                    .map((p) => `  - ${p.key}: ${p.value === undefined ? "not set" : `got ${JSON.stringify(p.value)}`}; expected ${p.expected}`)
-                    .join("\n"),
+                problems.map((p) => `  - ${p.key}: ${p.value === undefined ? "not set" : `got ${JSON.stringify(p.value)}`}; expected ${p.expected}`).join("\n"),
         );
         this.name = "StackConfigError";
     }
@@ -313,7 +311,9 @@ function readWorkspace(r: Reader, create: boolean, location: string): WorkspaceC
     return {
         create: false,
         location,
-        host: r.requiredString("databricksHost", `the workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net ${needed}`, /^https:\/\/[^/\s]+\/?$/).replace(/\/$/, ""),
+        host: r
+            .requiredString("databricksHost", `the workspace URL, e.g. https://adb-1234567890123456.7.azuredatabricks.net ${needed}`, /^https:\/\/[^/\s]+\/?$/)
+            .replace(/\/$/, ""),
         resourceId: r.requiredString(
             "databricksWorkspaceResourceId",
             `the workspace's Azure resource id, /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Databricks/workspaces/<name> ${needed}`,
@@ -375,7 +375,11 @@ function readOrchestration(r: Reader): OrchestrationConfig {
         ` (maxWorkersLimit: every in-flight notebook holds an execution context and driver memory; raise maxWorkersLimit, at most ${MAX_WORKERS_HARD_LIMIT}, only for a larger driver)`,
     );
     const expectedSeconds =
-        r.json("workerExpectedSeconds", `a JSON object of worker name to seconds (>= 0), workers: ${WORKER_NAMES.join(", ")}`, isRecordOf(isNonNegativeNumber)) ?? {};
+        r.json(
+            "workerExpectedSeconds",
+            `a JSON object of worker name to seconds (>= 0), workers: ${WORKER_NAMES.join(", ")}`,
+            isRecordOf(isNonNegativeNumber),
+        ) ?? {};
     const unknown = Object.keys(expectedSeconds).filter((name) => !WORKER_NAMES.includes(name));
     if (unknown.length > 0) {
         r.problem("workerExpectedSeconds", `worker names among ${WORKER_NAMES.join(", ")} (unknown: ${unknown.join(", ")})`);
@@ -409,7 +413,11 @@ function readJobs(r: Reader, production: boolean, notebookTimeoutSeconds: number
     const paused = r.boolean("schedulePaused", !production);
     const timeoutSeconds = r.integer("jobTimeoutSeconds", CONFIG_DEFAULTS.jobTimeoutSeconds, 60, 7 * 24 * 3600);
     if (notebookTimeoutSeconds > timeoutSeconds) {
-        r.problem("notebookTimeoutSeconds", `at most jobTimeoutSeconds (${timeoutSeconds}), or the job times out before its notebooks`, String(notebookTimeoutSeconds));
+        r.problem(
+            "notebookTimeoutSeconds",
+            `at most jobTimeoutSeconds (${timeoutSeconds}), or the job times out before its notebooks`,
+            String(notebookTimeoutSeconds),
+        );
     }
     const emailsExpected = "a JSON array of at least one e-mail address, told when a job run fails or runs long (the policy pack requires it)";
     const emails = r.json("notificationEmails", emailsExpected, isStringArray) ?? [];
@@ -524,7 +532,11 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
     const catalog = r.string("catalog", CONFIG_DEFAULTS.catalog);
     const inputTable = r.string("inputTable", CONFIG_DEFAULTS.inputTable);
     const runLogTable = r.string("runLogTable", CONFIG_DEFAULTS.runLogTable);
-    for (const [key, value] of [["catalog", catalog], ["inputTable", inputTable], ["runLogTable", runLogTable]] as const) {
+    for (const [key, value] of [
+        ["catalog", catalog],
+        ["inputTable", inputTable],
+        ["runLogTable", runLogTable],
+    ] as const) {
         if (!TABLE_NAME.test(value)) {
             r.problem(key, "letters, digits and underscores, not starting with a digit");
         }

@@ -42,11 +42,7 @@ export class KeyVaultSecretScope extends pulumi.ComponentResource {
         super("orchestration:secrets:KeyVaultSecretScope", name, {}, opts);
 
         const client = authorization.getClientConfigOutput({ parent: this });
-        const suffix = new random.RandomString(
-            `${name}-vault-suffix`,
-            { length: VAULT_SUFFIX_LENGTH, special: false, upper: false },
-            { parent: this },
-        );
+        const suffix = new random.RandomString(`${name}-vault-suffix`, { length: VAULT_SUFFIX_LENGTH, special: false, upper: false }, { parent: this });
         this.vault = new keyvault.Vault(
             `${name}-vault`,
             {
@@ -69,7 +65,8 @@ export class KeyVaultSecretScope extends pulumi.ComponentResource {
         this.vaultName = this.vault.name;
         this.vaultUri = this.vault.properties.apply((properties) => properties.vaultUri ?? "");
 
-        const roleDefinition = (role: string) => pulumi.interpolate`/subscriptions/${client.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${role}`;
+        const roleDefinition = (role: string) =>
+            pulumi.interpolate`/subscriptions/${client.subscriptionId}/providers/Microsoft.Authorization/roleDefinitions/${role}`;
         const databricksCanRead = new authorization.RoleAssignment(
             `${name}-databricks-secrets-user`,
             {

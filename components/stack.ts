@@ -179,7 +179,11 @@ export function orchestrationStack(config: StackConfig) {
         keyVaultName: secrets.vaultName,
         keyVaultUri: secrets.vaultUri,
         ...(asyncFanOut
-            ? { asyncWorkerJobId: asyncFanOut.workerJob.jobId, asyncDispatcherJobId: asyncFanOut.dispatcherJob.jobId, asyncDispatcherJobUrl: asyncFanOut.dispatcherJob.url }
+            ? {
+                  asyncWorkerJobId: asyncFanOut.workerJob.jobId,
+                  asyncDispatcherJobId: asyncFanOut.dispatcherJob.jobId,
+                  asyncDispatcherJobUrl: asyncFanOut.dispatcherJob.url,
+              }
             : {}),
         tables: {
             input: table(data.inputTable),

@@ -5,7 +5,8 @@ import { PolicyPack } from "@pulumi/policy";
 import { createPolicies, engineStackContext, memoize, POLICY_PACK_NAME } from "./policies";
 
 new PolicyPack(POLICY_PACK_NAME, {
-    description: "Guardrails for the Databricks notebook-orchestration stack: auto-terminating, tagged clusters; bounded, notifying jobs; Key Vault-backed secrets and no plain-text ones; schedules paused outside production.",
+    description:
+        "Guardrails for the Databricks notebook-orchestration stack: auto-terminating, tagged clusters; bounded, notifying jobs; Key Vault-backed secrets and no plain-text ones; schedules paused outside production.",
     enforcementLevel: "mandatory",
     policies: createPolicies(memoize(() => engineStackContext())),
 });

@@ -82,7 +82,10 @@ export function createPolicies(context: () => StackContext): ResourceValidationP
                 },
             },
             validateResource: validate([RESOURCE_TYPES.cluster], (cluster, args) =>
-                autoterminationViolations(cluster, args.getConfig<{ maxAutoterminationMinutes?: number }>().maxAutoterminationMinutes ?? DEFAULT_MAX_AUTOTERMINATION_MINUTES),
+                autoterminationViolations(
+                    cluster,
+                    args.getConfig<{ maxAutoterminationMinutes?: number }>().maxAutoterminationMinutes ?? DEFAULT_MAX_AUTOTERMINATION_MINUTES,
+                ),
             ),
         },
         {

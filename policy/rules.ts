@@ -170,7 +170,9 @@ export function environmentTagViolations(clusterSpec: Props, context: StackConte
         return [`${where} has no 'environment' custom tag: every cluster carries the stack's name for cost reports and clean-up`];
     }
     if (context.stack !== undefined && environment !== context.stack) {
-        return [`${where} is tagged environment=${JSON.stringify(environment)} in stack ${JSON.stringify(context.stack)}: the tag must name the stack that owns the cluster`];
+        return [
+            `${where} is tagged environment=${JSON.stringify(environment)} in stack ${JSON.stringify(context.stack)}: the tag must name the stack that owns the cluster`,
+        ];
     }
     return [];
 }
@@ -248,7 +250,9 @@ export function secretScopeViolations(scope: Props): string[] {
     const record = asRecord(metadata);
     const missing = ["resourceId", "dnsName"].filter((key) => !isSet(record?.[key]));
     if (!record || missing.length > 0) {
-        return [`keyvaultMetadata${record ? ` lacks ${missing.join(" and ")}` : " is not set"}: secret scopes must be Azure Key Vault-backed, so secrets live in Key Vault and nowhere else`];
+        return [
+            `keyvaultMetadata${record ? ` lacks ${missing.join(" and ")}` : " is not set"}: secret scopes must be Azure Key Vault-backed, so secrets live in Key Vault and nowhere else`,
+        ];
     }
     return [];
 }
@@ -294,7 +298,8 @@ const SECRET_PATTERNS: readonly { kind: string; pattern: RegExp }[] = [
     { kind: "a Slack token", pattern: /\bxox[abprs]-[A-Za-z0-9-]{10,}/ },
     {
         kind: "a hard-coded credential",
-        pattern: /\b(?:[a-z0-9]+[_-])*(?:password|passwd|pwd|secret|token|api[_-]?key|client[_-]?secret|access[_-]?key|auth[_-]?token)["']?\s*[:=]\s*[rbuf]?["'](?!\{\{secrets\/)[^"'\s]{6,}["']/i,
+        pattern:
+            /\b(?:[a-z0-9]+[_-])*(?:password|passwd|pwd|secret|token|api[_-]?key|client[_-]?secret|access[_-]?key|auth[_-]?token)["']?\s*[:=]\s*[rbuf]?["'](?!\{\{secrets\/)[^"'\s]{6,}["']/i,
     },
 ];
 
@@ -326,7 +331,9 @@ export function isSensitiveSettingName(name: string): boolean {
 
 /** Job parameter names that announce a credential: `db_password`, `api_token`, `client_secret`... */
 export function isSensitiveParameterName(name: string): boolean {
-    return /(?:^|[_.-])(?:password|passwd|pwd|token|secret|api[_-]?key|client[_-]?secret|access[_-]?key|private[_-]?key|connection[_-]?string|sas)$/i.test(name);
+    return /(?:^|[_.-])(?:password|passwd|pwd|token|secret|api[_-]?key|client[_-]?secret|access[_-]?key|private[_-]?key|connection[_-]?string|sas)$/i.test(
+        name,
+    );
 }
 
 function settingViolations(settings: unknown, where: string, check: (name: string) => boolean): string[] {
@@ -360,7 +367,10 @@ export function stringsIn(value: unknown, path = ""): { path: string; text: stri
 
 function valueViolations(value: unknown, where: string): string[] {
     return stringsIn(value).flatMap(({ path, text }) =>
-        secretLikeValues(text).map((f) => `${where}${path ? ` ${path}` : ""}${text.includes("\n") ? ` line ${f.line}` : ""} contains what looks like ${f.kind}: keep it in the Key Vault-backed secret scope`),
+        secretLikeValues(text).map(
+            (f) =>
+                `${where}${path ? ` ${path}` : ""}${text.includes("\n") ? ` line ${f.line}` : ""} contains what looks like ${f.kind}: keep it in the Key Vault-backed secret scope`,
+        ),
     );
 }
 
@@ -393,15 +403,13 @@ export function jobSecretViolations(job: Props): string[] {
         const base = asRecord(asRecord(record?.notebookTask)?.baseParameters);
         for (const [name, value] of Object.entries(base ?? {})) {
             if (isSensitiveParameterName(name) && typeof value === "string" && value !== "" && !isSecretReference(value)) {
-                parameterViolations.push(`task '${key}' parameter '${name}' has a literal value: pass secrets with dbutils.secrets.get in the notebook, not as parameters`);
+                parameterViolations.push(
+                    `task '${key}' parameter '${name}' has a literal value: pass secrets with dbutils.secrets.get in the notebook, not as parameters`,
+                );
             }
         }
     });
-    return [
-        ...parameterViolations,
-        ...jobClusterSpecs(job).flatMap(({ where, spec }) => sparkSettingViolations(spec, where)),
-        ...valueViolations(job, "job"),
-    ];
+    return [...parameterViolations, ...jobClusterSpecs(job).flatMap(({ where, spec }) => sparkSettingViolations(spec, where)), ...valueViolations(job, "job")];
 }
 
 /** A notebook's source, decoded from `contentBase64`. */
@@ -412,6 +420,7 @@ export function notebookSecretViolations(notebook: Props): string[] {
     }
     const source = Buffer.from(content, "base64").toString("utf8");
     return secretLikeValues(source).map(
-        (f) => `notebook ${typeof notebook.path === "string" ? notebook.path : "(path not known yet)"} line ${f.line} contains what looks like ${f.kind}: read it with dbutils.secrets.get from the Key Vault-backed scope`,
+        (f) =>
+            `notebook ${typeof notebook.path === "string" ? notebook.path : "(path not known yet)"} line ${f.line} contains what looks like ${f.kind}: read it with dbutils.secrets.get from the Key Vault-backed scope`,
     );
 }

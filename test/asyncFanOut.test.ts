@@ -71,11 +71,15 @@ describe("the asynchronous fan-out", function () {
 
     it("bounds the cap by the shared cluster's execution contexts, or well below the workspace limit per job", () => {
         const cap = (values: Record<string, string>) => () => parseStackConfig(configSource({ ...REQUIRED_CONFIG, asyncFanOut: "true", ...values }));
-        expect(cap({ asyncConcurrencyCap: "145" })).to.throw("notebook-orchestration:asyncConcurrencyCap: got \"145\"; expected an integer from 1 to 144 (the worker job runs on the shared cluster");
+        expect(cap({ asyncConcurrencyCap: "145" })).to.throw(
+            'notebook-orchestration:asyncConcurrencyCap: got "145"; expected an integer from 1 to 144 (the worker job runs on the shared cluster',
+        );
         expect(cap({ asyncConcurrencyCap: "500", computeMode: "perJob" })().asyncFanOut.concurrencyCap).to.equal(500);
-        expect(cap({ asyncConcurrencyCap: "1000", computeMode: "perJob" })).to.throw("expected an integer from 1 to 900 (well below the workspace's 1000 concurrent task runs");
+        expect(cap({ asyncConcurrencyCap: "1000", computeMode: "perJob" })).to.throw(
+            "expected an integer from 1 to 900 (well below the workspace's 1000 concurrent task runs",
+        );
         expect(cap({ asyncApiTokenSource: "pat" })).to.throw("asyncApiTokenSource: got \"pat\"; expected one of 'context', 'secretScope'");
-        expect(cap({ asyncDispatchIntervalMinutes: "60" })).to.throw("asyncDispatchIntervalMinutes: got \"60\"; expected an integer from 1 to 59");
+        expect(cap({ asyncDispatchIntervalMinutes: "60" })).to.throw('asyncDispatchIntervalMinutes: got "60"; expected an integer from 1 to 59');
     });
 });
 
@@ -123,12 +127,23 @@ describe("the dispatcher notebook, run locally against a Jobs API on 127.0.0.1",
             let body = "";
             request.on("data", (chunk: Buffer) => (body += chunk.toString()));
             request.on("end", () => {
-                requests.push({ method: request.method ?? "", url: request.url ?? "", authorization: request.headers.authorization, body: body ? JSON.parse(body) : undefined });
+                requests.push({
+                    method: request.method ?? "",
+                    url: request.url ?? "",
+                    authorization: request.headers.authorization,
+                    body: body ? JSON.parse(body) : undefined,
+                });
                 const reply = (value: unknown) => response.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(value));
                 if (request.url?.startsWith("/api/2.2/jobs/runs/list")) {
                     reply({ runs: [{ run_id: 1 }] });
                 } else if (request.url === "/api/2.2/jobs/runs/get?run_id=500") {
-                    reply({ run_id: 500, state: { life_cycle_state: "TERMINATED", result_state: "SUCCESS" }, start_time: 1763690400000, end_time: 1763690490000, run_duration: 90000 });
+                    reply({
+                        run_id: 500,
+                        state: { life_cycle_state: "TERMINATED", result_state: "SUCCESS" },
+                        start_time: 1763690400000,
+                        end_time: 1763690490000,
+                        run_duration: 90000,
+                    });
                 } else if (request.url === "/api/2.2/jobs/run-now") {
                     reply({ run_id: 600 });
                 } else {
@@ -178,11 +193,27 @@ describe("the dispatcher notebook, run locally against a Jobs API on 127.0.0.1",
     it("marks finished runs, submits pending entries up to the cap with the token from the secret scope, and reports", async () => {
         requests.length = 0;
         const dir = dispatcherDir("secretScope");
-        const entry = (entry_key: string, status: string, run_id: number | null, created_at: string) => ({ entry_key, worker: "daily_sales", parameters: "{}", status, run_id, attempts: run_id ? 1 : 0, created_at, last_error: null });
+        const entry = (entry_key: string, status: string, run_id: number | null, created_at: string) => ({
+            entry_key,
+            worker: "daily_sales",
+            parameters: "{}",
+            status,
+            run_id,
+            attempts: run_id ? 1 : 0,
+            created_at,
+            last_error: null,
+        });
         const result = await runIn(dir, "async/dispatcher", {
             secrets: { "nbo-test": { "databricks-jobs-token": "dapi-test" } },
             sql: [
-                { match: "^SELECT entry_key", rows: [entry("e1", "RUNNING", 500, "2026-11-21T01"), entry("e2", "PENDING", null, "2026-11-21T02"), entry("e3", "PENDING", null, "2026-11-21T03")] },
+                {
+                    match: "^SELECT entry_key",
+                    rows: [
+                        entry("e1", "RUNNING", 500, "2026-11-21T01"),
+                        entry("e2", "PENDING", null, "2026-11-21T02"),
+                        entry("e3", "PENDING", null, "2026-11-21T03"),
+                    ],
+                },
                 { match: "MERGE INTO", rows: [{ num_affected_rows: 1 }] },
             ],
         });

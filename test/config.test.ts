@@ -106,7 +106,11 @@ describe("stack configuration", () => {
             }
             throw new Error("expected a rejection");
         })();
-        expect(error.problems.map((p) => p.key)).to.have.members([`${PROJECT}:databricksHost`, `${PROJECT}:databricksWorkspaceResourceId`, `${PROJECT}:resourceGroupName`]);
+        expect(error.problems.map((p) => p.key)).to.have.members([
+            `${PROJECT}:databricksHost`,
+            `${PROJECT}:databricksWorkspaceResourceId`,
+            `${PROJECT}:resourceGroupName`,
+        ]);
         expect(parseStackConfig(configSource({ ...values, createWorkspace: "true" })).workspace).to.deep.equal({ create: true, location: "westeurope" });
     });
 
@@ -116,10 +120,14 @@ describe("stack configuration", () => {
     });
 
     it("requires at least one address to tell about failed runs", () => {
-        expect(problemsFor({ notificationEmails: "[]" }).message).to.contain(`${PROJECT}:notificationEmails: got "[]"; expected a JSON array of at least one e-mail address`);
+        expect(problemsFor({ notificationEmails: "[]" }).message).to.contain(
+            `${PROJECT}:notificationEmails: got "[]"; expected a JSON array of at least one e-mail address`,
+        );
         const unset: Record<string, string> = { ...REQUIRED_CONFIG };
         delete unset.notificationEmails;
-        expect(() => parseStackConfig(configSource(unset))).to.throw(`${PROJECT}:notificationEmails: not set; expected a JSON array of at least one e-mail address`);
+        expect(() => parseStackConfig(configSource(unset))).to.throw(
+            `${PROJECT}:notificationEmails: not set; expected a JSON array of at least one e-mail address`,
+        );
     });
 
     it("bounds the shared cluster's idle time as the policy pack does", () => {
@@ -129,7 +137,9 @@ describe("stack configuration", () => {
     it("rejects expected seconds for an unknown worker", () => {
         const error = problemsFor({ workerExpectedSeconds: '{"daily_sales": 10, "nightly": 5}' });
         expect(error.message).to.contain("unknown: nightly");
-        expect(parseStackConfig(configSource({ ...REQUIRED_CONFIG, workerExpectedSeconds: '{"daily_sales": 10}' })).orchestration.expectedSeconds).to.deep.equal({ daily_sales: 10 });
+        expect(
+            parseStackConfig(configSource({ ...REQUIRED_CONFIG, workerExpectedSeconds: '{"daily_sales": 10}' })).orchestration.expectedSeconds,
+        ).to.deep.equal({ daily_sales: 10 });
     });
 
     it("requires Key Vault secrets to be Pulumi secrets, and never echoes their values", async () => {
@@ -177,7 +187,15 @@ describe("stack configuration", () => {
 });
 
 describe("quartz cron validation", () => {
-    for (const valid of ["0 0 2 * * ?", "0 15 10 ? * MON-FRI", "0 0/30 8-18 ? * 2-6", "0 0 12 L * ?", "0 0 12 ? * 6#3", "0 0 0 1 JAN ? 2030", "0 0 3 15W * ?"]) {
+    for (const valid of [
+        "0 0 2 * * ?",
+        "0 15 10 ? * MON-FRI",
+        "0 0/30 8-18 ? * 2-6",
+        "0 0 12 L * ?",
+        "0 0 12 ? * 6#3",
+        "0 0 0 1 JAN ? 2030",
+        "0 0 3 15W * ?",
+    ]) {
         it(`accepts ${valid}`, () => expect(quartzCronProblem(valid)).to.equal(undefined));
     }
     for (const [invalid, reason] of [

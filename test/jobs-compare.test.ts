@@ -33,162 +33,171 @@ import { patEnv, runCli, stackOutputs, tempDir } from "./fixtures/jobs/harness";
  */
 
 describe("jobs compare (against a local Jobs API 2.2 server)", () => {
-  let ws: FakeWorkspace;
-  const start = async (options: FakeWorkspaceOptions = {}): Promise<void> => {
-    ws = await startFakeWorkspace(options);
-  };
-  const deps = () => ({ env: patEnv(ws), readStack: async () => stackOutputs(ws), pageSize: 3 });
-  afterEach(async () => {
-    await ws?.close();
-  });
-
-  it("--json gives the hand-computed figures, paging runs/list over two pages and retrying a 429", async () => {
-    await start({
-      faults: [{ path: "/api/2.2/jobs/runs/list", status: 429, headers: { "retry-after": "1" }, body: { error_code: "REQUEST_LIMIT_EXCEEDED", message: "Too many requests" } }],
-    });
-    const res = await runCli(["compare", "--last", "4", "--json"], deps());
-    expect(res.code, res.stderr).to.equal(0);
-    const report = JSON.parse(res.stdout);
-
-    const seq = report.jobs.sequential;
-    expect(seq.job_id).to.equal(123);
-    expect(seq.name).to.equal("[dev] notebook-orchestration sequential");
-    expect(seq.runs).to.equal(4);
-    expect(seq.succeeded).to.equal(3);
-    expect(seq.success_rate).to.equal(0.75);
-    expect(seq.duration_seconds).to.deep.equal({ count: 3, median: 421, min: 411, max: 433 });
-    expect(seq.split_seconds).to.deep.equal({
-      queue: { count: 3, median: 1, min: 0, max: 3 },
-      setup: { count: 3, median: 2, min: 2, max: 2.5 },
-      execution: { count: 3, median: 418, min: 408, max: 429.5 },
-      other: { count: 3, median: 1, min: 1, max: 1 },
-    });
-    expect(seq.orchestrator_seconds).to.deep.equal({ count: 3, median: 398, min: 384, max: 408 });
-    expect(seq.workers).to.deep.equal([
-      { name: "customer_totals", count: 4, median: 94, min: 91, max: 99 },
-      { name: "daily_sales", count: 4, median: 119, min: 116, max: 125 },
-      { name: "product_sales", count: 3, median: 110, min: 108, max: 112 },
-      { name: "order_status", count: 3, median: 70, min: 69, max: 72 },
-    ]);
-    expect(seq.run_list.map((r: { run_id: number; result: string }) => [r.run_id, r.result])).to.deep.equal([
-      [1105, "SUCCESS"],
-      [1104, "FAILED"],
-      [1103, "SUCCESS"],
-      [1102, "SUCCESS"],
-    ]);
-    expect(seq.run_list[1].summary_status).to.equal("FAILED");
-
-    const par = report.jobs.parallel;
-    expect(par.success_rate).to.equal(1);
-    expect(par.duration_seconds).to.deep.equal({ count: 4, median: 163.5, min: 152, max: 170 });
-    expect(par.split_seconds.queue).to.deep.equal({ count: 4, median: 0.5, min: 0, max: 2 });
-    expect(par.split_seconds.execution).to.deep.equal({ count: 4, median: 160.5, min: 148, max: 167 });
-    expect(par.orchestrator_seconds).to.deep.equal({ count: 4, median: 140.5, min: 128, max: 148 });
-    expect(par.workers.map((w: { name: string; median: number }) => [w.name, w.median])).to.deep.equal([
-      ["customer_totals", 118.5],
-      ["daily_sales", 137.5],
-      ["product_sales", 129],
-      ["order_status", 85.5],
-    ]);
-
-    expect(report.speedup).to.deep.equal({ median: 2.575, low: 2.418, high: 2.849, saved_seconds: 257.5 });
-    expect(report.workers[0]).to.deep.equal({
-      name: "customer_totals",
-      sequential_median_seconds: 94,
-      parallel_median_seconds: 118.5,
-      parallel_over_sequential: 1.261,
+    let ws: FakeWorkspace;
+    const start = async (options: FakeWorkspaceOptions = {}): Promise<void> => {
+        ws = await startFakeWorkspace(options);
+    };
+    const deps = () => ({ env: patEnv(ws), readStack: async () => stackOutputs(ws), pageSize: 3 });
+    afterEach(async () => {
+        await ws?.close();
     });
 
-    // runs/list: one 429 + two pages for the sequential job, two pages for the parallel job.
-    const lists = ws.calls.filter((c) => c.path === "/api/2.2/jobs/runs/list");
-    expect(lists.length).to.equal(5);
-    expect(lists.filter((c) => c.query.page_token).length).to.equal(2);
-    expect(res.sleeps, "waited the Retry-After of the 429").to.include(1000);
-    expect(ws.count("GET", "/runs/get")).to.equal(8);
-    expect(ws.count("GET", "/runs/get-output")).to.equal(8);
-  });
+    it("--json gives the hand-computed figures, paging runs/list over two pages and retrying a 429", async () => {
+        await start({
+            faults: [
+                {
+                    path: "/api/2.2/jobs/runs/list",
+                    status: 429,
+                    headers: { "retry-after": "1" },
+                    body: { error_code: "REQUEST_LIMIT_EXCEEDED", message: "Too many requests" },
+                },
+            ],
+        });
+        const res = await runCli(["compare", "--last", "4", "--json"], deps());
+        expect(res.code, res.stderr).to.equal(0);
+        const report = JSON.parse(res.stdout);
 
-  it("prints tables with the same figures", async () => {
-    await start();
-    const res = await runCli(["compare", "--last", "4"], deps());
-    expect(res.code, res.stderr).to.equal(0);
-    const out = res.stdout;
-    expect(out).to.match(/sequential\s+123\s+\[dev\] notebook-orchestration sequential\s+4\s+3\/4 \(75%\)\s+7m 01s\s+6m 51s\s+7m 13s/);
-    expect(out).to.match(/parallel\s+456\s+\[dev\] notebook-orchestration parallel\s+4\s+4\/4 \(100%\)\s+2m 44s\s+2m 32s\s+2m 50s/);
-    expect(out).to.match(/sequential\s+1\.0\s+2\.0\s+418\.0\s+1\.0\s+421\.0/);
-    expect(out).to.match(/parallel\s+0\.5\s+2\.0\s+160\.5\s+1\.0\s+163\.5/);
-    expect(out).to.match(/customer_totals\s+1m 34s \(1m 31s-1m 39s\)\s+1m 59s \(1m 52s-2m 01s\)\s+1\.26x/);
-    expect(out).to.match(/Not successful \(left out of the timings\): sequential run 1104 2026-11-24 02:00Z FAILED/);
-    expect(out).to.match(/Speedup of parallel over sequential: 2\.57x \(median\/median; range 2\.42x-2\.85x .*saving 4m 18s per run/);
-  });
+        const seq = report.jobs.sequential;
+        expect(seq.job_id).to.equal(123);
+        expect(seq.name).to.equal("[dev] notebook-orchestration sequential");
+        expect(seq.runs).to.equal(4);
+        expect(seq.succeeded).to.equal(3);
+        expect(seq.success_rate).to.equal(0.75);
+        expect(seq.duration_seconds).to.deep.equal({ count: 3, median: 421, min: 411, max: 433 });
+        expect(seq.split_seconds).to.deep.equal({
+            queue: { count: 3, median: 1, min: 0, max: 3 },
+            setup: { count: 3, median: 2, min: 2, max: 2.5 },
+            execution: { count: 3, median: 418, min: 408, max: 429.5 },
+            other: { count: 3, median: 1, min: 1, max: 1 },
+        });
+        expect(seq.orchestrator_seconds).to.deep.equal({ count: 3, median: 398, min: 384, max: 408 });
+        expect(seq.workers).to.deep.equal([
+            { name: "customer_totals", count: 4, median: 94, min: 91, max: 99 },
+            { name: "daily_sales", count: 4, median: 119, min: 116, max: 125 },
+            { name: "product_sales", count: 3, median: 110, min: 108, max: 112 },
+            { name: "order_status", count: 3, median: 70, min: 69, max: 72 },
+        ]);
+        expect(seq.run_list.map((r: { run_id: number; result: string }) => [r.run_id, r.result])).to.deep.equal([
+            [1105, "SUCCESS"],
+            [1104, "FAILED"],
+            [1103, "SUCCESS"],
+            [1102, "SUCCESS"],
+        ]);
+        expect(seq.run_list[1].summary_status).to.equal("FAILED");
 
-  it("--chart writes an SVG naming both jobs, and .html wraps it in a page", async () => {
-    await start();
-    const dir = tempDir();
-    const svgFile = path.join(dir, "compare.svg");
-    const res = await runCli(["compare", "--last", "4", "--chart", svgFile], deps());
-    expect(res.code, res.stderr).to.equal(0);
-    const svg = fs.readFileSync(svgFile, "utf8");
-    expect(svg).to.match(/^<svg /);
-    expect(svg, "job names in the chart").to.include("[dev] notebook-orchestration sequential").and.include("[dev] notebook-orchestration parallel");
-    expect(svg, "worker names in the chart").to.include("customer_totals").and.include("order_status");
-    expect(res.stdout).to.match(/Chart written to .*compare\.svg/);
+        const par = report.jobs.parallel;
+        expect(par.success_rate).to.equal(1);
+        expect(par.duration_seconds).to.deep.equal({ count: 4, median: 163.5, min: 152, max: 170 });
+        expect(par.split_seconds.queue).to.deep.equal({ count: 4, median: 0.5, min: 0, max: 2 });
+        expect(par.split_seconds.execution).to.deep.equal({ count: 4, median: 160.5, min: 148, max: 167 });
+        expect(par.orchestrator_seconds).to.deep.equal({ count: 4, median: 140.5, min: 128, max: 148 });
+        expect(par.workers.map((w: { name: string; median: number }) => [w.name, w.median])).to.deep.equal([
+            ["customer_totals", 118.5],
+            ["daily_sales", 137.5],
+            ["product_sales", 129],
+            ["order_status", 85.5],
+        ]);
 
-    const htmlFile = path.join(dir, "compare.html");
-    const res2 = await runCli(["compare", "--last", "4", "--json", "--chart", htmlFile], deps());
-    expect(res2.code, res2.stderr).to.equal(0);
-    expect(() => JSON.parse(res2.stdout), "stdout stays pure JSON with --chart").not.to.throw();
-    const html = fs.readFileSync(htmlFile, "utf8");
-    expect(html).to.match(/^<!doctype html>/);
-    expect(html).to.include("<svg").and.include("[dev] notebook-orchestration parallel");
-  });
+        expect(report.speedup).to.deep.equal({ median: 2.575, low: 2.418, high: 2.849, saved_seconds: 257.5 });
+        expect(report.workers[0]).to.deep.equal({
+            name: "customer_totals",
+            sequential_median_seconds: 94,
+            parallel_median_seconds: 118.5,
+            parallel_over_sequential: 1.261,
+        });
 
-  it("--save-workload writes the sequential per-worker medians as a workload file parseWorkload reads", async () => {
-    await start();
-    const file = path.join(tempDir(), "workload.json");
-    const res = await runCli(["compare", "--last", "4", "--save-workload", file], deps());
-    expect(res.code, res.stderr).to.equal(0);
-    const workload = parseWorkload(fs.readFileSync(file, "utf8"), file);
-    expect(workload.workers).to.deep.equal([
-      { name: "customer_totals", expected_seconds: 94 },
-      { name: "daily_sales", expected_seconds: 119 },
-      { name: "product_sales", expected_seconds: 110 },
-      { name: "order_status", expected_seconds: 70 },
-    ]);
-    expect(workload.source).to.match(/^median of 3-4 successful sequential runs of job 123 \(\[dev\] notebook-orchestration sequential\)/);
+        // runs/list: one 429 + two pages for the sequential job, two pages for the parallel job.
+        const lists = ws.calls.filter((c) => c.path === "/api/2.2/jobs/runs/list");
+        expect(lists.length).to.equal(5);
+        expect(lists.filter((c) => c.query.page_token).length).to.equal(2);
+        expect(res.sleeps, "waited the Retry-After of the 429").to.include(1000);
+        expect(ws.count("GET", "/runs/get")).to.equal(8);
+        expect(ws.count("GET", "/runs/get-output")).to.equal(8);
+    });
 
-    const res2 = await runCli(["compare", "--last", "4", "--save-workload", file, "--workload-from", "parallel"], deps());
-    expect(res2.code, res2.stderr).to.equal(0);
-    expect(parseWorkload(fs.readFileSync(file, "utf8"), file).workers.map((w) => w.expected_seconds)).to.deep.equal([118.5, 137.5, 129, 85.5]);
-  });
+    it("prints tables with the same figures", async () => {
+        await start();
+        const res = await runCli(["compare", "--last", "4"], deps());
+        expect(res.code, res.stderr).to.equal(0);
+        const out = res.stdout;
+        expect(out).to.match(/sequential\s+123\s+\[dev\] notebook-orchestration sequential\s+4\s+3\/4 \(75%\)\s+7m 01s\s+6m 51s\s+7m 13s/);
+        expect(out).to.match(/parallel\s+456\s+\[dev\] notebook-orchestration parallel\s+4\s+4\/4 \(100%\)\s+2m 44s\s+2m 32s\s+2m 50s/);
+        expect(out).to.match(/sequential\s+1\.0\s+2\.0\s+418\.0\s+1\.0\s+421\.0/);
+        expect(out).to.match(/parallel\s+0\.5\s+2\.0\s+160\.5\s+1\.0\s+163\.5/);
+        expect(out).to.match(/customer_totals\s+1m 34s \(1m 31s-1m 39s\)\s+1m 59s \(1m 52s-2m 01s\)\s+1\.26x/);
+        expect(out).to.match(/Not successful \(left out of the timings\): sequential run 1104 2026-11-24 02:00Z FAILED/);
+        expect(out).to.match(/Speedup of parallel over sequential: 2\.57x \(median\/median; range 2\.42x-2\.85x .*saving 4m 18s per run/);
+    });
 
-  it("says so when a job has no completed runs yet", async () => {
-    await start({ noRuns: true });
-    const res = await runCli(["compare"], deps());
-    expect(res.code).to.equal(2);
-    expect(res.stderr).to.match(/Error: sequential job 123 \(\[dev\] notebook-orchestration sequential\) has no completed runs yet: start one with `npm run jobs -- run --job sequential`/);
-  });
+    it("--chart writes an SVG naming both jobs, and .html wraps it in a page", async () => {
+        await start();
+        const dir = tempDir();
+        const svgFile = path.join(dir, "compare.svg");
+        const res = await runCli(["compare", "--last", "4", "--chart", svgFile], deps());
+        expect(res.code, res.stderr).to.equal(0);
+        const svg = fs.readFileSync(svgFile, "utf8");
+        expect(svg).to.match(/^<svg /);
+        expect(svg, "job names in the chart").to.include("[dev] notebook-orchestration sequential").and.include("[dev] notebook-orchestration parallel");
+        expect(svg, "worker names in the chart").to.include("customer_totals").and.include("order_status");
+        expect(res.stdout).to.match(/Chart written to .*compare\.svg/);
 
-  it("reports an unknown job id given with --parallel-job-id", async () => {
-    await start();
-    const res = await runCli(["compare", "--parallel-job-id", "777"], deps());
-    expect(res.code).to.equal(2);
-    expect(res.stderr).to.match(/job 777 \(from --parallel-job-id\) does not exist/);
-  });
+        const htmlFile = path.join(dir, "compare.html");
+        const res2 = await runCli(["compare", "--last", "4", "--json", "--chart", htmlFile], deps());
+        expect(res2.code, res2.stderr).to.equal(0);
+        expect(() => JSON.parse(res2.stdout), "stdout stays pure JSON with --chart").not.to.throw();
+        const html = fs.readFileSync(htmlFile, "utf8");
+        expect(html).to.match(/^<!doctype html>/);
+        expect(html).to.include("<svg").and.include("[dev] notebook-orchestration parallel");
+    });
 
-  it("rejects a bad --last, naming the flag and what it expects", async () => {
-    for (const bad of ["abc", "0", "-2", "2.5"]) {
-      const res = await runCli(["compare", "--last", bad], {});
-      expect(res.code, bad).to.equal(2);
-      expect(res.stderr, res.stderr).to.include(`--last must be a whole number from 1 to 500, got '${bad}'`);
-    }
-  });
+    it("--save-workload writes the sequential per-worker medians as a workload file parseWorkload reads", async () => {
+        await start();
+        const file = path.join(tempDir(), "workload.json");
+        const res = await runCli(["compare", "--last", "4", "--save-workload", file], deps());
+        expect(res.code, res.stderr).to.equal(0);
+        const workload = parseWorkload(fs.readFileSync(file, "utf8"), file);
+        expect(workload.workers).to.deep.equal([
+            { name: "customer_totals", expected_seconds: 94 },
+            { name: "daily_sales", expected_seconds: 119 },
+            { name: "product_sales", expected_seconds: 110 },
+            { name: "order_status", expected_seconds: 70 },
+        ]);
+        expect(workload.source).to.match(/^median of 3-4 successful sequential runs of job 123 \(\[dev\] notebook-orchestration sequential\)/);
 
-  it("rejects a --chart file that is neither .svg nor .html before calling the API", async () => {
-    await start();
-    const res = await runCli(["compare", "--chart", "out.png"], deps());
-    expect(res.code).to.equal(2);
-    expect(res.stderr).to.match(/--chart 'out\.png': the file name must end in \.svg or \.html/);
-    expect(ws.calls.length).to.equal(0);
-  });
+        const res2 = await runCli(["compare", "--last", "4", "--save-workload", file, "--workload-from", "parallel"], deps());
+        expect(res2.code, res2.stderr).to.equal(0);
+        expect(parseWorkload(fs.readFileSync(file, "utf8"), file).workers.map((w) => w.expected_seconds)).to.deep.equal([118.5, 137.5, 129, 85.5]);
+    });
+
+    it("says so when a job has no completed runs yet", async () => {
+        await start({ noRuns: true });
+        const res = await runCli(["compare"], deps());
+        expect(res.code).to.equal(2);
+        expect(res.stderr).to.match(
+            /Error: sequential job 123 \(\[dev\] notebook-orchestration sequential\) has no completed runs yet: start one with `npm run jobs -- run --job sequential`/,
+        );
+    });
+
+    it("reports an unknown job id given with --parallel-job-id", async () => {
+        await start();
+        const res = await runCli(["compare", "--parallel-job-id", "777"], deps());
+        expect(res.code).to.equal(2);
+        expect(res.stderr).to.match(/job 777 \(from --parallel-job-id\) does not exist/);
+    });
+
+    it("rejects a bad --last, naming the flag and what it expects", async () => {
+        for (const bad of ["abc", "0", "-2", "2.5"]) {
+            const res = await runCli(["compare", "--last", bad], {});
+            expect(res.code, bad).to.equal(2);
+            expect(res.stderr, res.stderr).to.include(`--last must be a whole number from 1 to 500, got '${bad}'`);
+        }
+    });
+
+    it("rejects a --chart file that is neither .svg nor .html before calling the API", async () => {
+        await start();
+        const res = await runCli(["compare", "--chart", "out.png"], deps());
+        expect(res.code).to.equal(2);
+        expect(res.stderr).to.match(/--chart 'out\.png': the file name must end in \.svg or \.html/);
+        expect(ws.calls.length).to.equal(0);
+    });
 });

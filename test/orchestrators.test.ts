@@ -80,7 +80,9 @@ describe("the parallel orchestrator, run locally against a fake dbutils", () => 
         const subset = await runIn(dir, "orchestrators/parallel", { workers: ALL_QUICK, widgets: { workers: "order_status, daily_sales" } });
         expect(exitSummary(subset).workers.map((w: { name: string }) => w.name)).to.deep.equal(["daily_sales", "order_status"]);
         const unknown = await runIn(dir, "orchestrators/parallel", { workers: ALL_QUICK, widgets: { workers: "daily_sales,nightly" } });
-        expect(unknown.error).to.contain("names unknown worker(s) nightly; expected a comma-separated subset of customer_totals, daily_sales, product_sales, order_status");
+        expect(unknown.error).to.contain(
+            "names unknown worker(s) nightly; expected a comma-separated subset of customer_totals, daily_sales, product_sales, order_status",
+        );
     });
 
     it("collects every outcome when workers fail and time out, retries, then raises with the full summary", async () => {
@@ -108,14 +110,21 @@ describe("the parallel orchestrator, run locally against a fake dbutils", () => 
     });
 
     it("records a worker that is missing from the workspace as failed, without losing the others", async () => {
-        const result = await runIn(dir, "orchestrators/parallel", { workers: workersTaking({ customer_totals: 5, daily_sales: 5, product_sales: 5 }), widgets: { max_retries: "0" } });
+        const result = await runIn(dir, "orchestrators/parallel", {
+            workers: workersTaking({ customer_totals: 5, daily_sales: 5, product_sales: 5 }),
+            widgets: { max_retries: "0" },
+        });
         const summary = raisedSummary(result);
         expect(summary.workers.map((w: { status: string }) => w.status)).to.deep.equal(["SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "FAILED"]);
         expect(summary.workers[3].error).to.contain(`Notebook not found: ${WORKER_ROOT}/order_status`);
     });
 
     it("doubles the backoff with every retry, up to ten minutes", () => {
-        const waits = execFileSync("python3", ["-c", "import sys; exec(open(sys.argv[1]).read()); print([backoff_seconds(30, a) for a in range(1, 7)])", path.join(NOTEBOOKS_DIR, "lib/orchestration.py")]);
+        const waits = execFileSync("python3", [
+            "-c",
+            "import sys; exec(open(sys.argv[1]).read()); print([backoff_seconds(30, a) for a in range(1, 7)])",
+            path.join(NOTEBOOKS_DIR, "lib/orchestration.py"),
+        ]);
         expect(waits.toString().trim()).to.equal("[30, 60, 120, 240, 480, 600]");
     });
 

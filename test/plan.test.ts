@@ -17,8 +17,12 @@ describe("the offline plan (npm run plan)", function () {
         expect(lines[0]).to.equal("Previewing update (dev), offline under Pulumi's mock runtime:");
         expect(lines[2]).to.match(/^ {5}Type +Name +Plan +Info$/);
         expect(lines[3]).to.match(/^ \+ {3}pulumi:pulumi:Stack +notebook-orchestration-dev +create$/);
-        expect(text).to.match(/\n \+ {3}├─ orchestration:compute:EtlCompute +notebook-orchestration-dev-compute +create\n \+ {3}│  └─ databricks:index:Cluster +notebook-orchestration-dev-compute-cluster +create +notebook-orchestration-dev: <latest LTS runtime>, Standard_D4ds_v5, single node/);
-        expect(text).to.match(/databricks:index:Job +notebook-orchestration-dev-parallel-job +create +"\[dev\] notebook-orchestration parallel": 0 0 4 \* \* \? Europe\/Amsterdam PAUSED; setup -> orchestrate on cluster <id of notebook-orchestration-dev-compute-cluster>/);
+        expect(text).to.match(
+            /\n \+ {3}├─ orchestration:compute:EtlCompute +notebook-orchestration-dev-compute +create\n \+ {3}│  └─ databricks:index:Cluster +notebook-orchestration-dev-compute-cluster +create +notebook-orchestration-dev: <latest LTS runtime>, Standard_D4ds_v5, single node/,
+        );
+        expect(text).to.match(
+            /databricks:index:Job +notebook-orchestration-dev-parallel-job +create +"\[dev\] notebook-orchestration parallel": 0 0 4 \* \* \? Europe\/Amsterdam PAUSED; setup -> orchestrate on cluster <id of notebook-orchestration-dev-compute-cluster>/,
+        );
         expect(text).to.contain("azure-native:keyvault:Vault");
         const treeRows = lines.filter((line) => line.startsWith(" +   "));
         expect(treeRows).to.have.length(run.resources.length);
@@ -43,7 +47,13 @@ describe("the offline plan (npm run plan)", function () {
 
     it("yields every notebook exactly as uploaded, relative to the stack's folder", async () => {
         const notebooks = plannedNotebooks(await planStack("dev"));
-        expect(notebooks.map((n) => n.relativePath)).to.include.members(["orchestrators/parallel", "orchestrators/sequential", "setup", "lib/etl", "workers/daily_sales"]);
+        expect(notebooks.map((n) => n.relativePath)).to.include.members([
+            "orchestrators/parallel",
+            "orchestrators/sequential",
+            "setup",
+            "lib/etl",
+            "workers/daily_sales",
+        ]);
         const parallel = notebooks.find((n) => n.relativePath === "orchestrators/parallel")?.source ?? "";
         expect(parallel).to.contain('"path": "/Shared/notebook-orchestration/dev/workers/daily_sales"');
         expect(parallel).to.contain('"expected_seconds": 240');
@@ -56,6 +66,8 @@ describe("the offline plan (npm run plan)", function () {
         expect(fs.readFileSync(path.join(out, "orchestrators", "parallel.py"), "utf8")).to.contain("ThreadPoolExecutor(max_workers=max_workers");
         const missing = spawnSync(process.execPath, ["-r", "ts-node/register", "tools/plan.ts", "--stack", "nope"], { cwd: ROOT });
         expect(missing.status).to.equal(1);
-        expect(missing.stderr.toString().trim()).to.match(/^plan: No config file for stack 'nope': .*Pulumi\.nope\.yaml does not exist \(stacks with a config file: dev\)$/);
+        expect(missing.stderr.toString().trim()).to.match(
+            /^plan: No config file for stack 'nope': .*Pulumi\.nope\.yaml does not exist \(stacks with a config file: dev\)$/,
+        );
     });
 });

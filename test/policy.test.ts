@@ -53,7 +53,12 @@ function copy<T>(value: T): T {
 }
 
 /** Calls one policy of the pack on a resource, as the policy SDK's Analyze handler does. */
-function evaluate(policyName: string, resource: { type: string; name: string; inputs: Inputs }, context: StackContext, config: Record<string, unknown> = {}): Outcome {
+function evaluate(
+    policyName: string,
+    resource: { type: string; name: string; inputs: Inputs },
+    context: StackContext,
+    config: Record<string, unknown> = {},
+): Outcome {
     const policy = createPolicies(() => context).find((p) => p.name === policyName) as ResourceValidationPolicy | undefined;
     if (!policy) {
         throw new Error(`no policy ${policyName}`);
@@ -65,7 +70,13 @@ function evaluate(policyName: string, resource: { type: string; name: string; in
         props,
         urn: `urn:pulumi:${context.stack}::notebook-orchestration::${resource.type}::${resource.name}`,
         name: resource.name,
-        opts: { protect: false, ignoreChanges: [], aliases: [], customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 }, additionalSecretOutputs: [] },
+        opts: {
+            protect: false,
+            ignoreChanges: [],
+            aliases: [],
+            customTimeouts: { createSeconds: 0, updateSeconds: 0, deleteSeconds: 0 },
+            additionalSecretOutputs: [],
+        },
         stackTags: new Map(),
         isType: () => false,
         asType: () => undefined,
@@ -89,7 +100,10 @@ function evaluate(policyName: string, resource: { type: string; name: string; in
 }
 
 /** A resource of a run with its inputs changed by `change` (on a copy). */
-function changed(resource: Pick<RecordedResource, "type" | "name" | "inputs">, change: (inputs: Inputs) => void): { type: string; name: string; inputs: Inputs } {
+function changed(
+    resource: Pick<RecordedResource, "type" | "name" | "inputs">,
+    change: (inputs: Inputs) => void,
+): { type: string; name: string; inputs: Inputs } {
     const inputs = copy(resource.inputs) as Inputs;
     change(inputs);
     return { type: resource.type, name: resource.name, inputs };
@@ -135,10 +149,20 @@ describe("policy pack", function () {
 
         it("fails a cluster that never terminates or idles longer than allowed", () => {
             const cluster = one(dev, TYPES.cluster);
-            const unset = evaluate("cluster-auto-termination", changed(cluster, (i) => delete i.autoterminationMinutes), DEV);
+            const unset = evaluate(
+                "cluster-auto-termination",
+                changed(cluster, (i) => delete i.autoterminationMinutes),
+                DEV,
+            );
             expect(unset.violations).to.have.length(1);
             expect(unset.violations[0]).to.contain("autoterminationMinutes is not set");
-            expect(evaluate("cluster-auto-termination", changed(cluster, (i) => (i.autoterminationMinutes = 0)), DEV).violations[0]).to.contain("autoterminationMinutes is 0");
+            expect(
+                evaluate(
+                    "cluster-auto-termination",
+                    changed(cluster, (i) => (i.autoterminationMinutes = 0)),
+                    DEV,
+                ).violations[0],
+            ).to.contain("autoterminationMinutes is 0");
             const long = changed(cluster, (i) => (i.autoterminationMinutes = 600));
             expect(evaluate("cluster-auto-termination", long, DEV).violations[0]).to.contain("at most 120 minutes");
             expect(evaluate("cluster-auto-termination", long, DEV, { maxAutoterminationMinutes: 720 }).violations).to.deep.equal([]);
@@ -159,12 +183,18 @@ describe("policy pack", function () {
 
         it("fails a cluster without the tag, or tagged with another stack's name", () => {
             const cluster = one(dev, TYPES.cluster);
-            const untagged = evaluate("cluster-environment-tag", changed(cluster, (i) => delete i.customTags.environment), DEV);
+            const untagged = evaluate(
+                "cluster-environment-tag",
+                changed(cluster, (i) => delete i.customTags.environment),
+                DEV,
+            );
             expect(untagged.violations).to.have.length(1);
             expect(untagged.violations[0]).to.contain("no 'environment' custom tag");
             // A per-PR stack deploying a cluster that still says dev: cost reports and clean-up would miss it.
             const copied = evaluate("cluster-environment-tag", cluster, PR);
-            expect(copied.violations).to.deep.equal([`cluster is tagged environment="dev" in stack "pr-42": the tag must name the stack that owns the cluster`]);
+            expect(copied.violations).to.deep.equal([
+                `cluster is tagged environment="dev" in stack "pr-42": the tag must name the stack that owns the cluster`,
+            ]);
         });
 
         it("fails a job whose job cluster lacks the tag", () => {
@@ -183,8 +213,20 @@ describe("policy pack", function () {
 
         it("fails a job without a timeout, or with 0 (no timeout)", () => {
             const job = one(dev, TYPES.job, "sequential-job");
-            expect(evaluate("job-timeout", changed(job, (i) => delete i.timeoutSeconds), DEV).violations[0]).to.contain("timeoutSeconds is not set");
-            expect(evaluate("job-timeout", changed(job, (i) => (i.timeoutSeconds = 0)), DEV).violations[0]).to.contain("timeoutSeconds is 0");
+            expect(
+                evaluate(
+                    "job-timeout",
+                    changed(job, (i) => delete i.timeoutSeconds),
+                    DEV,
+                ).violations[0],
+            ).to.contain("timeoutSeconds is not set");
+            expect(
+                evaluate(
+                    "job-timeout",
+                    changed(job, (i) => (i.timeoutSeconds = 0)),
+                    DEV,
+                ).violations[0],
+            ).to.contain("timeoutSeconds is 0");
         });
     });
 
@@ -218,8 +260,20 @@ describe("policy pack", function () {
 
         it("fails a job without an explicit bound, with 0 or above the bound", () => {
             const job = one(dev, TYPES.job, "sequential-job");
-            expect(evaluate("job-bounded-concurrency", changed(job, (i) => delete i.maxConcurrentRuns), DEV).violations[0]).to.contain("maxConcurrentRuns is not set");
-            expect(evaluate("job-bounded-concurrency", changed(job, (i) => (i.maxConcurrentRuns = 0)), DEV).violations[0]).to.contain("from 1 to 1");
+            expect(
+                evaluate(
+                    "job-bounded-concurrency",
+                    changed(job, (i) => delete i.maxConcurrentRuns),
+                    DEV,
+                ).violations[0],
+            ).to.contain("maxConcurrentRuns is not set");
+            expect(
+                evaluate(
+                    "job-bounded-concurrency",
+                    changed(job, (i) => (i.maxConcurrentRuns = 0)),
+                    DEV,
+                ).violations[0],
+            ).to.contain("from 1 to 1");
             const five = changed(job, (i) => (i.maxConcurrentRuns = 5));
             expect(evaluate("job-bounded-concurrency", five, DEV).violations[0]).to.contain("maxConcurrentRuns is 5");
             expect(evaluate("job-bounded-concurrency", five, DEV).violations[0]).to.contain("from 1 to 1 (a scheduled job's runs must not overlap)");
@@ -231,13 +285,21 @@ describe("policy pack", function () {
             expectPassesOnStack("job-bounded-concurrency", fanOut, [TYPES.job], DEV);
             const worker = one(fanOut, TYPES.job, "async-worker-job");
             const tooMany = changed(worker, (i) => (i.maxConcurrentRuns = 145));
-            expect(evaluate("job-bounded-concurrency", tooMany, DEV).violations[0]).to.contain("from 1 to 144 (each run holds one of the all-purpose cluster's execution contexts)");
+            expect(evaluate("job-bounded-concurrency", tooMany, DEV).violations[0]).to.contain(
+                "from 1 to 144 (each run holds one of the all-purpose cluster's execution contexts)",
+            );
             const onJobClusters = changed(worker, (i) => {
                 i.maxConcurrentRuns = 500;
                 i.tasks = i.tasks.map((task: Inputs) => ({ ...task, existingClusterId: undefined, jobClusterKey: "etl" }));
             });
             expect(evaluate("job-bounded-concurrency", onJobClusters, DEV).violations).to.deep.equal([]);
-            expect(evaluate("job-bounded-concurrency", changed(onJobClusters, (i) => (i.maxConcurrentRuns = 901)), DEV).violations[0]).to.contain("from 1 to 900");
+            expect(
+                evaluate(
+                    "job-bounded-concurrency",
+                    changed(onJobClusters, (i) => (i.maxConcurrentRuns = 901)),
+                    DEV,
+                ).violations[0],
+            ).to.contain("from 1 to 900");
         });
     });
 
@@ -284,15 +346,25 @@ describe("policy pack", function () {
 
         it("fails a Databricks-backed scope", () => {
             const scope = one(dev, TYPES.scope);
-            expect(evaluate("secret-scope-key-vault-backed", changed(scope, (i) => delete i.keyvaultMetadata), DEV).violations[0]).to.contain(
-                "keyvaultMetadata is not set: secret scopes must be Azure Key Vault-backed",
-            );
+            expect(
+                evaluate(
+                    "secret-scope-key-vault-backed",
+                    changed(scope, (i) => delete i.keyvaultMetadata),
+                    DEV,
+                ).violations[0],
+            ).to.contain("keyvaultMetadata is not set: secret scopes must be Azure Key Vault-backed");
             const databricksBacked = changed(scope, (i) => {
                 delete i.keyvaultMetadata;
                 i.backendType = "DATABRICKS";
             });
             expect(evaluate("secret-scope-key-vault-backed", databricksBacked, DEV).violations[0]).to.contain('backendType is "DATABRICKS"');
-            expect(evaluate("secret-scope-key-vault-backed", changed(scope, (i) => (i.keyvaultMetadata.dnsName = "")), DEV).violations[0]).to.contain("lacks dnsName");
+            expect(
+                evaluate(
+                    "secret-scope-key-vault-backed",
+                    changed(scope, (i) => (i.keyvaultMetadata.dnsName = "")),
+                    DEV,
+                ).violations[0],
+            ).to.contain("lacks dnsName");
         });
 
         it("judges a new stack's preview, where the vault's id and URI are not known yet, without giving up", () => {
@@ -325,7 +397,9 @@ describe("policy pack", function () {
                 "properties.enablePurgeProtection is not set: a production Key Vault must have purge protection on (config keyVaultPurgeProtection)",
             ]);
             const misconfigured = await runStack(devConfig, "prod", secretKeys);
-            expect(evaluate("key-vault-purge-protection-in-production", one(misconfigured, TYPES.vault), { stack: "prod", mode: "development" }).violations).to.have.length(1);
+            expect(
+                evaluate("key-vault-purge-protection-in-production", one(misconfigured, TYPES.vault), { stack: "prod", mode: "development" }).violations,
+            ).to.have.length(1);
         });
     });
 
@@ -359,14 +433,21 @@ describe("policy pack", function () {
             const accountKey = `${"k".repeat(86)}==`;
             const added = (job.inputs.parameters as unknown[]).length;
             const withConnectionString = changed(job, (i) =>
-                i.parameters.push({ name: "storage", default: `DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=${accountKey};EndpointSuffix=core.windows.net` }),
+                i.parameters.push({
+                    name: "storage",
+                    default: `DefaultEndpointsProtocol=https;AccountName=acct;AccountKey=${accountKey};EndpointSuffix=core.windows.net`,
+                }),
             );
             const violations = evaluate(policy, withConnectionString, DEV).violations;
-            expect(violations).to.deep.equal([`job parameters[${added}].default contains what looks like an account key in a connection string: keep it in the Key Vault-backed secret scope`]);
+            expect(violations).to.deep.equal([
+                `job parameters[${added}].default contains what looks like an account key in a connection string: keep it in the Key Vault-backed secret scope`,
+            ]);
             expect(violations.join()).to.not.contain(accountKey);
             const setup = (job.inputs.tasks as { taskKey: string }[]).findIndex((t) => t.taskKey === "setup");
             const withToken = changed(job, (i) => (i.tasks[setup].notebookTask.baseParameters.api = `dapi${"0123456789abcdef".repeat(2)}`));
-            expect(evaluate(policy, withToken, DEV).violations[0]).to.contain(`tasks[${setup}].notebookTask.baseParameters.api contains what looks like a Databricks personal access token`);
+            expect(evaluate(policy, withToken, DEV).violations[0]).to.contain(
+                `tasks[${setup}].notebookTask.baseParameters.api contains what looks like a Databricks personal access token`,
+            );
         });
 
         it("fails a parameter named like a credential with a literal default, and accepts a secret reference", () => {
@@ -385,7 +466,10 @@ describe("policy pack", function () {
             expect(evaluate(policy, cluster, DEV).violations).to.deep.equal([
                 `cluster Spark conf '${key}' holds a literal value: refer to a secret instead, {{secrets/<scope>/<key>}}`,
             ]);
-            const referenced = changed(one(dev, TYPES.cluster), (i) => (i.sparkConf = { ...i.sparkConf, [key]: "{{secrets/notebook-orchestration-dev/storage-key}}" }));
+            const referenced = changed(
+                one(dev, TYPES.cluster),
+                (i) => (i.sparkConf = { ...i.sparkConf, [key]: "{{secrets/notebook-orchestration-dev/storage-key}}" }),
+            );
             expect(evaluate(policy, referenced, DEV).violations).to.deep.equal([]);
             const job = changed(one(perJob, TYPES.job, "parallel-job"), (i) => (i.jobClusters[0].newCluster.sparkEnvVars = { SOURCE_DB_PASSWORD: "hunter2" }));
             expect(evaluate(policy, job, PR).violations).to.deep.equal([
@@ -398,13 +482,15 @@ describe("policy pack", function () {
             expect(kinds("token = 'ghp_" + "a".repeat(36) + "'")).to.include("a GitHub token");
             expect(kinds("jdbc:sqlserver://db:1433;database=sales;user=etl;password=S3cret!")).to.deep.equal(["a password in a connection string"]);
             expect(kinds("postgresql://etl:S3cret@db.example.com/sales")).to.deep.equal(["credentials in a URL"]);
-            expect(kinds("https://acct.blob.core.windows.net/c?sv=2022-11-02&se=2030&sp=r&sig=" + "A".repeat(43) + "%3D")).to.deep.equal(["a shared access signature (SAS) token"]);
+            expect(kinds("https://acct.blob.core.windows.net/c?sv=2022-11-02&se=2030&sp=r&sig=" + "A".repeat(43) + "%3D")).to.deep.equal([
+                "a shared access signature (SAS) token",
+            ]);
             expect(kinds("-----BEGIN RSA PRIVATE KEY-----")).to.deep.equal(["a private key"]);
             expect(kinds("aws_key = AKIAIOSFODNN7EXAMPLE")).to.deep.equal(["an AWS access key id"]);
             const ordinary = [
                 'password = dbutils.secrets.get(scope, "source-db-password")',
                 'df = spark.read.jdbc(url, table, properties={"user": user, "password": password})',
-                'connect(user=user, password=pwd, token=token)',
+                "connect(user=user, password=pwd, token=token)",
                 'path = "abfss://raw@acct.dfs.core.windows.net/orders"',
                 'scope = widget("secret_scope")',
                 "run_id = '{{job.run_id}}'",
@@ -485,7 +571,9 @@ describe("policy pack", function () {
             // Nothing to install in policy/: npm ci at the root provides what the CLI loads from there.
             expect(pkg.dependencies ?? {}).to.deep.equal({});
             for (const module of ["@pulumi/policy", "@pulumi/pulumi", "@pulumi/pulumi/cmd/run-policy-pack", "typescript", "ts-node"]) {
-                expect(require.resolve(module, { paths: [POLICY_DIR] })).to.match(new RegExp(`^${path.join(path.dirname(POLICY_DIR), "node_modules").replace(/[\\^$.*+?()[\]{}|]/g, "\\$&")}`));
+                expect(require.resolve(module, { paths: [POLICY_DIR] })).to.match(
+                    new RegExp(`^${path.join(path.dirname(POLICY_DIR), "node_modules").replace(/[\\^$.*+?()[\]{}|]/g, "\\$&")}`),
+                );
             }
             const rootPkg = JSON.parse(fs.readFileSync(path.join(POLICY_DIR, "..", "package.json"), "utf8")) as { devDependencies: Record<string, string> };
             expect(rootPkg.devDependencies).to.include.keys("@pulumi/policy");
@@ -530,14 +618,25 @@ describe("policy pack", function () {
                 delete i.emailNotifications;
             });
             const diagnostics = await pack!.analyze(job);
-            expect(diagnostics.map((d) => d.policy).sort()).to.deep.equal(["job-bounded-concurrency", "job-failure-notifications", "job-timeout", "schedules-paused-outside-production"]);
-            await pack!.configure({ "job-bounded-concurrency": { maxConcurrentScheduledRuns: 3 }, "schedules-paused-outside-production": { productionStacks: ["pr-7"] } });
+            expect(diagnostics.map((d) => d.policy).sort()).to.deep.equal([
+                "job-bounded-concurrency",
+                "job-failure-notifications",
+                "job-timeout",
+                "schedules-paused-outside-production",
+            ]);
+            await pack!.configure({
+                "job-bounded-concurrency": { maxConcurrentScheduledRuns: 3 },
+                "schedules-paused-outside-production": { productionStacks: ["pr-7"] },
+            });
             const configured = await pack!.analyze(job);
             expect(configured.map((d) => d.policy).sort()).to.deep.equal(["job-failure-notifications", "job-timeout"]);
         });
 
         it("enforces rather than skips a new stack's preview, where ids are unknown", async () => {
-            const scope = changed(one(dev, TYPES.scope), (i) => (i.keyvaultMetadata = { resourceId: proxy.unknownStringValue, dnsName: proxy.unknownStringValue }));
+            const scope = changed(
+                one(dev, TYPES.scope),
+                (i) => (i.keyvaultMetadata = { resourceId: proxy.unknownStringValue, dnsName: proxy.unknownStringValue }),
+            );
             expect(await pack!.analyze(scope)).to.deep.equal([]);
             const cluster = changed(one(dev, TYPES.cluster), (i) => {
                 i.autoterminationMinutes = 0;

@@ -9,7 +9,9 @@ import { orchestratorSettings } from "./support/notebooks";
 
 /** Python's own reading of a literal, back as JSON. */
 function pythonValue(literal: string): unknown {
-    return JSON.parse(execFileSync("python3", ["-c", "import ast, json, sys; print(json.dumps(ast.literal_eval(sys.stdin.read())))"], { input: literal }).toString());
+    return JSON.parse(
+        execFileSync("python3", ["-c", "import ast, json, sys; print(json.dumps(ast.literal_eval(sys.stdin.read())))"], { input: literal }).toString(),
+    );
 }
 
 describe("rendering notebooks", () => {

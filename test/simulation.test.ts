@@ -4,7 +4,15 @@ import * as os from "os";
 import * as path from "path";
 import { expect } from "chai";
 import { benchWorkloads, checkTargets, seededRandom } from "../tools/bench";
-import { idealLongestFirstMakespan, listScheduleMakespan, longestFirst, lowerBound, simulate, SimulationNotebooks, SimulationResult } from "../tools/simulation";
+import {
+    idealLongestFirstMakespan,
+    listScheduleMakespan,
+    longestFirst,
+    lowerBound,
+    simulate,
+    SimulationNotebooks,
+    SimulationResult,
+} from "../tools/simulation";
 import { ganttSpec, parsePools, smallestGoodPool, workloadFromFile, workloadFromStack } from "../tools/simulate";
 
 const ROOT = path.join(__dirname, "..");
@@ -37,7 +45,18 @@ describe("scheduling arithmetic", () => {
             { name: "c", seconds: 5 },
         ]).map((w) => w.name);
         expect(order).to.deep.equal(["b", "a", "c"]);
-        expect(idealLongestFirstMakespan([{ name: "a", seconds: 1 }, { name: "b", seconds: 1 }, { name: "c", seconds: 1 }, { name: "d", seconds: 1 }, { name: "e", seconds: 4 }], 2)).to.equal(4);
+        expect(
+            idealLongestFirstMakespan(
+                [
+                    { name: "a", seconds: 1 },
+                    { name: "b", seconds: 1 },
+                    { name: "c", seconds: 1 },
+                    { name: "d", seconds: 1 },
+                    { name: "e", seconds: 4 },
+                ],
+                2,
+            ),
+        ).to.equal(4);
     });
 
     it("generates the same random workload on every run", () => {
@@ -88,7 +107,14 @@ describe("the local simulation", function () {
     });
 
     it("draws one Gantt row per run, a bar per worker run, in simulated minutes", () => {
-        const run = { mode: "parallel", pool: 2, calls: [{ name: "v", thread: "worker_1", start: 30, end: 60 }, { name: "w", thread: "worker_0", start: 60, end: 180 }] } as unknown as SimulationResult;
+        const run = {
+            mode: "parallel",
+            pool: 2,
+            calls: [
+                { name: "v", thread: "worker_1", start: 30, end: 60 },
+                { name: "w", thread: "worker_0", start: 60, end: 180 },
+            ],
+        } as unknown as SimulationResult;
         const spec = ganttSpec([run], "t") as { data: { values: unknown[] }; facet: { row: { sort: string[] } } };
         expect(spec.data.values).to.deep.equal([
             { run: "parallel P=2", slot: "worker_1", worker: "v", start: 0, end: 0.5 },
@@ -98,7 +124,8 @@ describe("the local simulation", function () {
     });
 
     it("checks the benchmark targets against measured figures", () => {
-        const sim = (makespan: number, ideal: number, bound: number, overhead = 1) => ({ makespan, idealLongestFirst: ideal, lowerBound: bound, overheadMsPerTask: overhead }) as SimulationResult;
+        const sim = (makespan: number, ideal: number, bound: number, overhead = 1) =>
+            ({ makespan, idealLongestFirst: ideal, lowerBound: bound, overheadMsPerTask: overhead }) as SimulationResult;
         const rows = [
             { workload: "16 skewed", pool: 4, ours: sim(100, 100, 100), poolMap: sim(140, 100, 100) },
             { workload: "32 random", pool: 2, ours: sim(103, 100, 100, 25), poolMap: sim(110, 100, 100) },
@@ -112,7 +139,15 @@ describe("npm run simulate", function () {
 
     it("prints the table for each pool size and writes the Gantt chart", () => {
         const chart = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "chart-")), "simulation.svg");
-        const file = workloadFile(JSON.stringify({ source: "test", workers: [{ name: "daily_sales", expected_seconds: 120 }, { name: "order_status", expected_seconds: 60 }] }));
+        const file = workloadFile(
+            JSON.stringify({
+                source: "test",
+                workers: [
+                    { name: "daily_sales", expected_seconds: 120 },
+                    { name: "order_status", expected_seconds: 60 },
+                ],
+            }),
+        );
         const result = simulateCommand("--workload", file, "--pools", "1,2", "--scale", "5", "--chart", chart);
         expect(result.status, result.stderr).to.equal(0);
         expect(result.stdout).to.contain("Simulating 2 workers (test)");
@@ -137,11 +172,18 @@ describe("npm run simulate", function () {
     for (const [what, content, message] of [
         ["not JSON", "{workers: [", "not valid JSON"],
         ["a negative duration", JSON.stringify({ workers: [{ name: "daily_sales", expected_seconds: -5 }] }), "expected_seconds"],
-        ["an unknown worker", JSON.stringify({ workers: [{ name: "nightly_sales", expected_seconds: 5 }] }), "unknown worker(s) nightly_sales; the stack's workers are customer_totals, daily_sales, product_sales, order_status"],
+        [
+            "an unknown worker",
+            JSON.stringify({ workers: [{ name: "nightly_sales", expected_seconds: 5 }] }),
+            "unknown worker(s) nightly_sales; the stack's workers are customer_totals, daily_sales, product_sales, order_status",
+        ],
     ]) {
         it(`rejects a workload file with ${what}, naming the file`, () => {
             const file = workloadFile(content);
-            expect(() => workloadFromFile(file)).to.throw(`${file}: `).with.property("message").that.contains(message);
+            expect(() => workloadFromFile(file))
+                .to.throw(`${file}: `)
+                .with.property("message")
+                .that.contains(message);
         });
     }
 
@@ -149,7 +191,9 @@ describe("npm run simulate", function () {
         const file = workloadFile(JSON.stringify({ workers: [{ name: "nightly_sales", expected_seconds: 5 }] }));
         const result = simulateCommand("--workload", file);
         expect(result.status).to.equal(1);
-        expect(result.stderr.trim()).to.equal(`simulate: ${file}: unknown worker(s) nightly_sales; the stack's workers are customer_totals, daily_sales, product_sales, order_status`);
+        expect(result.stderr.trim()).to.equal(
+            `simulate: ${file}: unknown worker(s) nightly_sales; the stack's workers are customer_totals, daily_sales, product_sales, order_status`,
+        );
     });
 
     it("rejects pool sizes outside 1 to 144", () => {

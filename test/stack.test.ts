@@ -9,8 +9,13 @@ import { notebookSource, ofType, one, program, PROJECT, REQUIRED_CONFIG, runStac
 
 /** The WORKERS literal rendered into an orchestrator, read back with Python's own parser. */
 function renderedWorkers(source: string): { name: string; path: string; arguments: Record<string, string> }[] {
-    const literal = source.slice(source.indexOf("WORKERS = ") + "WORKERS = ".length, source.indexOf("\nMAX_WORKERS") >= 0 ? source.indexOf("\nMAX_WORKERS") : source.indexOf("\nTIMEOUT_SECONDS"));
-    return JSON.parse(execFileSync("python3", ["-c", "import ast, json, sys; print(json.dumps(ast.literal_eval(sys.stdin.read())))"], { input: literal }).toString());
+    const literal = source.slice(
+        source.indexOf("WORKERS = ") + "WORKERS = ".length,
+        source.indexOf("\nMAX_WORKERS") >= 0 ? source.indexOf("\nMAX_WORKERS") : source.indexOf("\nTIMEOUT_SECONDS"),
+    );
+    return JSON.parse(
+        execFileSync("python3", ["-c", "import ast, json, sys; print(json.dumps(ast.literal_eval(sys.stdin.read())))"], { input: literal }).toString(),
+    );
 }
 
 describe("the stack under Pulumi mocks", function () {
@@ -80,10 +85,17 @@ describe("the stack under Pulumi mocks", function () {
     it("points the secret scope at the vault's id and URI, after Databricks may read the vault", () => {
         const vault = one(dev, TYPES.vault);
         const scope = one(dev, TYPES.scope);
-        expect(scope.inputs.keyvaultMetadata).to.deep.equal({ resourceId: `<id of ${vault.name}>`, dnsName: `https://${vault.inputs.vaultName}.vault.azure.net/` });
+        expect(scope.inputs.keyvaultMetadata).to.deep.equal({
+            resourceId: `<id of ${vault.name}>`,
+            dnsName: `https://${vault.inputs.vaultName}.vault.azure.net/`,
+        });
         expect(scope.inputs.name).to.equal("notebook-orchestration-dev");
         const databricksRead = ofType(dev, TYPES.roleAssignment).find((r) => String(r.inputs.roleDefinitionId).endsWith(KEY_VAULT_SECRETS_USER_ROLE));
-        expect(databricksRead?.inputs).to.include({ scope: `<id of ${vault.name}>`, principalId: "11111111-2222-3333-4444-555555555555", principalType: "ServicePrincipal" });
+        expect(databricksRead?.inputs).to.include({
+            scope: `<id of ${vault.name}>`,
+            principalId: "11111111-2222-3333-4444-555555555555",
+            principalType: "ServicePrincipal",
+        });
         expect(ofType(dev, TYPES.roleAssignment).map((r) => r.inputs.principalId)).to.include("<deployer object id>");
     });
 
@@ -110,7 +122,10 @@ describe("the stack under Pulumi mocks", function () {
         }
         const devNames = new Set(names(dev).map((n) => JSON.stringify(n)));
         expect(names(pr).filter((n) => devNames.has(JSON.stringify(n)))).to.deep.equal([]);
-        expect(ofType(pr, TYPES.job).map((j) => j.inputs.name)).to.have.members(["[pr-123] notebook-orchestration sequential", "[pr-123] notebook-orchestration parallel"]);
+        expect(ofType(pr, TYPES.job).map((j) => j.inputs.name)).to.have.members([
+            "[pr-123] notebook-orchestration sequential",
+            "[pr-123] notebook-orchestration parallel",
+        ]);
         expect((pr.outputs.tables as Record<string, string>).runLog).to.equal("main.notebook_orchestration_pr_123.etl_run_log");
     });
 
@@ -161,7 +176,9 @@ describe("the stack under Pulumi mocks", function () {
     });
 
     it("points each job's orchestrate task at its orchestrator, and renders the deployed workers' paths into both", () => {
-        const workerPaths = WORKERS.map((w) => String(ofType(dev, TYPES.notebook).find((n) => String(n.inputs.path).endsWith(`/workers/${w.name}`))?.inputs.path));
+        const workerPaths = WORKERS.map((w) =>
+            String(ofType(dev, TYPES.notebook).find((n) => String(n.inputs.path).endsWith(`/workers/${w.name}`))?.inputs.path),
+        );
         expect(workerPaths).to.deep.equal(WORKERS.map((w) => `/Shared/notebook-orchestration/dev/workers/${w.name}`));
         for (const kind of ["sequential", "parallel"]) {
             const job = one(dev, TYPES.job, `${kind}-job`).inputs as Record<string, any>;
@@ -170,7 +187,12 @@ describe("the stack under Pulumi mocks", function () {
             expect(orchestrate.dependsOns).to.deep.equal([{ taskKey: "setup" }]);
             const workers = renderedWorkers(notebookSource(dev, `orchestrators/${kind}`));
             expect(workers.map((w) => w.path)).to.deep.equal(workerPaths);
-            expect(workers[0].arguments).to.deep.equal({ catalog: "main", schema: "notebook_orchestration_dev", input_table: "orders", run_log_table: "etl_run_log" });
+            expect(workers[0].arguments).to.deep.equal({
+                catalog: "main",
+                schema: "notebook_orchestration_dev",
+                input_table: "orders",
+                run_log_table: "etl_run_log",
+            });
         }
     });
 
@@ -194,7 +216,10 @@ describe("the stack under Pulumi mocks", function () {
         expect(one(run, TYPES.resourceGroup).inputs).to.include({ resourceGroupName: "rg-notebook-orchestration-ci-7" });
         const workspace = one(run, TYPES.workspace);
         expect(workspace.inputs).to.deep.include({ workspaceName: "dbw-notebook-orchestration-ci-7", sku: { name: "premium" } });
-        expect(one(run, TYPES.provider).inputs).to.include({ host: "https://adb-<workspace id>.azuredatabricks.net", azureWorkspaceResourceId: `<id of ${workspace.name}>` });
+        expect(one(run, TYPES.provider).inputs).to.include({
+            host: "https://adb-<workspace id>.azuredatabricks.net",
+            azureWorkspaceResourceId: `<id of ${workspace.name}>`,
+        });
         expect(one(run, TYPES.vault).inputs.resourceGroupName).to.equal("rg-notebook-orchestration-ci-7");
     });
 

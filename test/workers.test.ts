@@ -19,7 +19,13 @@ describe("the worker notebooks, run locally against a fake spark", () => {
         it(`${worker.name}: creates its table, MERGEs deduplicated orders on ${worker.mergeKey.join(", ")}, logs the run and exits with a summary`, async () => {
             const result = await runIn(dir, `workers/${worker.name}`, { widgets: WIDGETS, sql: [{ match: "^\\s*MERGE", rows: [{ num_affected_rows: 12 }] }] });
             const summary = exitSummary(result);
-            expect(summary).to.include({ worker: worker.name, status: "SUCCEEDED", rows_merged: 12, output_table: `main.etl_test.${worker.outputTable}`, run_id: "4242" });
+            expect(summary).to.include({
+                worker: worker.name,
+                status: "SUCCEEDED",
+                rows_merged: 12,
+                output_table: `main.etl_test.${worker.outputTable}`,
+                run_id: "4242",
+            });
 
             const [create, merge, log] = result.sql;
             expect(create.query).to.match(new RegExp(`^CREATE TABLE IF NOT EXISTS \`main\`\\.\`etl_test\`\\.\`${worker.outputTable}\` \\(.+\\) USING DELTA$`));
@@ -27,12 +33,22 @@ describe("the worker notebooks, run locally against a fake spark", () => {
             expect(merge.query).to.contain("ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY updated_at DESC)");
             expect(merge.query).to.contain("FROM `main`.`etl_test`.`orders`");
             expect(merge.query).to.contain(`ON ${worker.mergeKey.map((k) => `target.\`${k}\` = source.\`${k}\``).join(" AND ")}\n`);
-            expect(merge.query).to.match(/WHEN MATCHED AND \(NOT \(target\.`\w+` <=> source\.`\w+`\)( OR NOT \(target\.`\w+` <=> source\.`\w+`\))*\) THEN UPDATE SET \*\nWHEN NOT MATCHED THEN INSERT \*$/);
+            expect(merge.query).to.match(
+                /WHEN MATCHED AND \(NOT \(target\.`\w+` <=> source\.`\w+`\)( OR NOT \(target\.`\w+` <=> source\.`\w+`\))*\) THEN UPDATE SET \*\nWHEN NOT MATCHED THEN INSERT \*$/,
+            );
             for (const key of worker.mergeKey) {
                 expect(create.query).to.contain(`\`${key}\``);
             }
             expect(log.query).to.contain("INSERT INTO `main`.`etl_test`.`etl_run_log`");
-            expect(log.args).to.include({ notebook: worker.name, mode: "parallel", run_id: "4242", attempt: 2, rows_merged: 12, status: "SUCCEEDED", error: null });
+            expect(log.args).to.include({
+                notebook: worker.name,
+                mode: "parallel",
+                run_id: "4242",
+                attempt: 2,
+                rows_merged: 12,
+                status: "SUCCEEDED",
+                error: null,
+            });
             expect(result.sql).to.have.length(3);
         });
     }
@@ -52,7 +68,15 @@ describe("the worker notebooks, run locally against a fake spark", () => {
 
 describe("the setup notebook, run locally against a fake spark", () => {
     const dir = renderedNotebookDir();
-    const setupWidgets = { catalog: "main", schema: "etl_test", input_table: "orders", run_log_table: "etl_run_log", sample_data: "true", sample_rows: "500", secret_scope: "nbo-test" };
+    const setupWidgets = {
+        catalog: "main",
+        schema: "etl_test",
+        input_table: "orders",
+        run_log_table: "etl_run_log",
+        sample_data: "true",
+        sample_rows: "500",
+        secret_scope: "nbo-test",
+    };
     const secrets = { "nbo-test": { "source-db-password": "x" } };
 
     it("creates the schema, the input and run-log tables, and fills an empty input table with sample orders", async () => {

