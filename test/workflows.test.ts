@@ -167,7 +167,7 @@ describe("GitHub Actions workflows", () => {
         expect([...order].sort((a, b) => a - b)).to.deep.equal(order);
         const scripts = (JSON.parse(fs.readFileSync(path.join(PROJECT_ROOT, "package.json"), "utf8")) as { scripts: Record<string, string> }).scripts;
         expect(scripts).to.include.keys("lint", "typecheck", "test", "plan", "jobs");
-        expect(scripts.lint).to.equal("eslint .");
+        expect(scripts.lint).to.equal(`eslint . && prettier --check "**/*.{ts,mjs}"`);
     });
 
     describe("on a pull request", () => {
