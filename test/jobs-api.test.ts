@@ -3,7 +3,7 @@ import { ApiError, JobsClient, backoffDelay, parseRetryAfter, DEFAULT_RETRY, typ
 import type { Credential } from "../cli/config";
 import { CliError } from "../cli/errors";
 import { rejectionOf } from "./fixtures/jobs/harness";
-import { GOOD_TOKEN, startFakeWorkspace, type FakeWorkspace, type FakeWorkspaceOptions } from "./fixtures/jobs/server";
+import { GOOD_TOKEN, startFakeWorkspace, throttled, type FakeWorkspace, type FakeWorkspaceOptions } from "./fixtures/jobs/server";
 
 function pat(token: string, description = "personal access token from DATABRICKS_TOKEN"): Credential {
     return { kind: "pat", description, hint: "check the token", getToken: async () => token, secrets: () => [token] };
@@ -41,14 +41,7 @@ describe("jobs: API client (cli/api.ts) against a local Jobs API 2.2 server", ()
 
     it("retries a 429 once, waiting what Retry-After says, then succeeds", async () => {
         await start({
-            faults: [
-                {
-                    path: "/api/2.2/jobs/get",
-                    status: 429,
-                    headers: { "retry-after": "3" },
-                    body: { error_code: "REQUEST_LIMIT_EXCEEDED", message: "Too many requests" },
-                },
-            ],
+            faults: [throttled("/api/2.2/jobs/get", "3")],
         });
         const job = await client().getJob(123);
         expect(job.settings?.name).to.equal("[dev] notebook-orchestration sequential");
@@ -58,7 +51,7 @@ describe("jobs: API client (cli/api.ts) against a local Jobs API 2.2 server", ()
     });
 
     it("honours Retry-After with a real (short) sleep", async () => {
-        await start({ faults: [{ path: "/api/2.2/jobs/get", status: 429, headers: { "retry-after": "0.2" } }] });
+        await start({ faults: [throttled("/api/2.2/jobs/get", "0.2")] });
         const c = new JobsClient({ host: ws.url, credential: pat(GOOD_TOKEN), timeoutMs: 2000 });
         const t0 = Date.now();
         await c.getJob(123);
@@ -95,7 +88,7 @@ describe("jobs: API client (cli/api.ts) against a local Jobs API 2.2 server", ()
     });
 
     it("retries run-now with the same idempotency token, so a retried POST cannot start two runs", async () => {
-        await start({ faults: [{ path: "/api/2.2/jobs/run-now", status: 429, headers: { "retry-after": "1" } }] });
+        await start({ faults: [throttled("/api/2.2/jobs/run-now", "1")] });
         const { run_id } = await client().runNow(123);
         expect(run_id).to.be.above(0);
         const posts = ws.calls.filter((c) => c.path === "/api/2.2/jobs/run-now");

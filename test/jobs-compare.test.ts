@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect } from "chai";
 import { parseWorkload } from "../cli/workload";
-import { startFakeWorkspace, type FakeWorkspace, type FakeWorkspaceOptions } from "./fixtures/jobs/server";
+import { startFakeWorkspace, throttled, type FakeWorkspace, type FakeWorkspaceOptions } from "./fixtures/jobs/server";
 import { patEnv, runCli, stackOutputs, tempDir } from "./fixtures/jobs/harness";
 
 /*
@@ -44,14 +44,7 @@ describe("jobs compare (against a local Jobs API 2.2 server)", () => {
 
     it("--json gives the hand-computed figures, paging runs/list over two pages and retrying a 429", async () => {
         await start({
-            faults: [
-                {
-                    path: "/api/2.2/jobs/runs/list",
-                    status: 429,
-                    headers: { "retry-after": "1" },
-                    body: { error_code: "REQUEST_LIMIT_EXCEEDED", message: "Too many requests" },
-                },
-            ],
+            faults: [throttled("/api/2.2/jobs/runs/list", "1")],
         });
         const res = await runCli(["compare", "--last", "4", "--json"], deps());
         expect(res.code, res.stderr).to.equal(0);

@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect } from "chai";
 import { pulumiStackReader } from "../cli/stack";
-import { GOOD_TOKEN, startFakeWorkspace, type FakeWorkspace, type FakeWorkspaceOptions } from "./fixtures/jobs/server";
+import { GOOD_TOKEN, startFakeWorkspace, throttled, type FakeWorkspace, type FakeWorkspaceOptions } from "./fixtures/jobs/server";
 import { isolatedEnv, patEnv, runCli, stackOutputs, tempDir } from "./fixtures/jobs/harness";
 
 describe("jobs run (against a local Jobs API 2.2 server)", () => {
@@ -88,14 +88,7 @@ describe("jobs run (against a local Jobs API 2.2 server)", () => {
 
     it("retries a 429 with Retry-After while polling and still completes", async () => {
         await start({
-            faults: [
-                {
-                    path: "/api/2.2/jobs/runs/get",
-                    status: 429,
-                    headers: { "retry-after": "2" },
-                    body: { error_code: "REQUEST_LIMIT_EXCEEDED", message: "Rate limit" },
-                },
-            ],
+            faults: [throttled("/api/2.2/jobs/runs/get", "2")],
         });
         const res = await runCli(["run", "--job", "sequential"], { env: patEnv(ws), ...fromStack() });
         expect(res.code, res.stderr).to.equal(0);
