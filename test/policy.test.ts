@@ -109,6 +109,16 @@ function changed(
     return { type: resource.type, name: resource.name, inputs };
 }
 
+/** The violations a policy finds on a resource of a run once `change` is applied to a copy of its inputs. */
+function violationsAfter(
+    policyName: string,
+    resource: Pick<RecordedResource, "type" | "name" | "inputs">,
+    change: (inputs: Inputs) => void,
+    context: StackContext,
+): string[] {
+    return evaluate(policyName, changed(resource, change), context).violations;
+}
+
 function encode(source: string): string {
     return Buffer.from(source, "utf8").toString("base64");
 }
@@ -156,13 +166,9 @@ describe("policy pack", function () {
             );
             expect(unset.violations).to.have.length(1);
             expect(unset.violations[0]).to.contain("autoterminationMinutes is not set");
-            expect(
-                evaluate(
-                    "cluster-auto-termination",
-                    changed(cluster, (i) => (i.autoterminationMinutes = 0)),
-                    DEV,
-                ).violations[0],
-            ).to.contain("autoterminationMinutes is 0");
+            expect(violationsAfter("cluster-auto-termination", cluster, (i) => (i.autoterminationMinutes = 0), DEV)[0]).to.contain(
+                "autoterminationMinutes is 0",
+            );
             const long = changed(cluster, (i) => (i.autoterminationMinutes = 600));
             expect(evaluate("cluster-auto-termination", long, DEV).violations[0]).to.contain("at most 120 minutes");
             expect(evaluate("cluster-auto-termination", long, DEV, { maxAutoterminationMinutes: 720 }).violations).to.deep.equal([]);
@@ -213,20 +219,8 @@ describe("policy pack", function () {
 
         it("fails a job without a timeout, or with 0 (no timeout)", () => {
             const job = one(dev, TYPES.job, "sequential-job");
-            expect(
-                evaluate(
-                    "job-timeout",
-                    changed(job, (i) => delete i.timeoutSeconds),
-                    DEV,
-                ).violations[0],
-            ).to.contain("timeoutSeconds is not set");
-            expect(
-                evaluate(
-                    "job-timeout",
-                    changed(job, (i) => (i.timeoutSeconds = 0)),
-                    DEV,
-                ).violations[0],
-            ).to.contain("timeoutSeconds is 0");
+            expect(violationsAfter("job-timeout", job, (i) => delete i.timeoutSeconds, DEV)[0]).to.contain("timeoutSeconds is not set");
+            expect(violationsAfter("job-timeout", job, (i) => (i.timeoutSeconds = 0), DEV)[0]).to.contain("timeoutSeconds is 0");
         });
     });
 
@@ -260,20 +254,8 @@ describe("policy pack", function () {
 
         it("fails a job without an explicit bound, with 0 or above the bound", () => {
             const job = one(dev, TYPES.job, "sequential-job");
-            expect(
-                evaluate(
-                    "job-bounded-concurrency",
-                    changed(job, (i) => delete i.maxConcurrentRuns),
-                    DEV,
-                ).violations[0],
-            ).to.contain("maxConcurrentRuns is not set");
-            expect(
-                evaluate(
-                    "job-bounded-concurrency",
-                    changed(job, (i) => (i.maxConcurrentRuns = 0)),
-                    DEV,
-                ).violations[0],
-            ).to.contain("from 1 to 1");
+            expect(violationsAfter("job-bounded-concurrency", job, (i) => delete i.maxConcurrentRuns, DEV)[0]).to.contain("maxConcurrentRuns is not set");
+            expect(violationsAfter("job-bounded-concurrency", job, (i) => (i.maxConcurrentRuns = 0), DEV)[0]).to.contain("from 1 to 1");
             const five = changed(job, (i) => (i.maxConcurrentRuns = 5));
             expect(evaluate("job-bounded-concurrency", five, DEV).violations[0]).to.contain("maxConcurrentRuns is 5");
             expect(evaluate("job-bounded-concurrency", five, DEV).violations[0]).to.contain("from 1 to 1 (a scheduled job's runs must not overlap)");
@@ -293,13 +275,7 @@ describe("policy pack", function () {
                 i.tasks = i.tasks.map((task: Inputs) => ({ ...task, existingClusterId: undefined, jobClusterKey: "etl" }));
             });
             expect(evaluate("job-bounded-concurrency", onJobClusters, DEV).violations).to.deep.equal([]);
-            expect(
-                evaluate(
-                    "job-bounded-concurrency",
-                    changed(onJobClusters, (i) => (i.maxConcurrentRuns = 901)),
-                    DEV,
-                ).violations[0],
-            ).to.contain("from 1 to 900");
+            expect(violationsAfter("job-bounded-concurrency", onJobClusters, (i) => (i.maxConcurrentRuns = 901), DEV)[0]).to.contain("from 1 to 900");
         });
     });
 
@@ -346,25 +322,15 @@ describe("policy pack", function () {
 
         it("fails a Databricks-backed scope", () => {
             const scope = one(dev, TYPES.scope);
-            expect(
-                evaluate(
-                    "secret-scope-key-vault-backed",
-                    changed(scope, (i) => delete i.keyvaultMetadata),
-                    DEV,
-                ).violations[0],
-            ).to.contain("keyvaultMetadata is not set: secret scopes must be Azure Key Vault-backed");
+            expect(violationsAfter("secret-scope-key-vault-backed", scope, (i) => delete i.keyvaultMetadata, DEV)[0]).to.contain(
+                "keyvaultMetadata is not set: secret scopes must be Azure Key Vault-backed",
+            );
             const databricksBacked = changed(scope, (i) => {
                 delete i.keyvaultMetadata;
                 i.backendType = "DATABRICKS";
             });
             expect(evaluate("secret-scope-key-vault-backed", databricksBacked, DEV).violations[0]).to.contain('backendType is "DATABRICKS"');
-            expect(
-                evaluate(
-                    "secret-scope-key-vault-backed",
-                    changed(scope, (i) => (i.keyvaultMetadata.dnsName = "")),
-                    DEV,
-                ).violations[0],
-            ).to.contain("lacks dnsName");
+            expect(violationsAfter("secret-scope-key-vault-backed", scope, (i) => (i.keyvaultMetadata.dnsName = ""), DEV)[0]).to.contain("lacks dnsName");
         });
 
         it("judges a new stack's preview, where the vault's id and URI are not known yet, without giving up", () => {
