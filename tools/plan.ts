@@ -8,6 +8,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { Command, InvalidArgumentError } from "commander";
 import { writeNotebooks } from "../components/render";
+import { KEY_VAULT_SECRETS_OFFICER_ROLE, KEY_VAULT_SECRETS_USER_ROLE } from "../components/secrets";
 import { OfflineRun, PROJECT_ROOT, projectName, readStackConfigFile, RecordedResource, resourceKey, runOffline } from "./offline";
 
 /** `databricks:index/cluster:Cluster` is shown the way the Pulumi CLI shows it: `databricks:index:Cluster`. */
@@ -16,8 +17,8 @@ export function displayType(type: string): string {
 }
 
 const ROLE_NAMES: Record<string, string> = {
-    "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
-    "b86a8fe4-44ce-4948-aee5-eccb2c155cd7": "Key Vault Secrets Officer",
+    [KEY_VAULT_SECRETS_USER_ROLE]: "Key Vault Secrets User",
+    [KEY_VAULT_SECRETS_OFFICER_ROLE]: "Key Vault Secrets Officer",
 };
 
 function workersText(spec: Record<string, any>): string {
