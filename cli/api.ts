@@ -9,8 +9,8 @@
 import { randomUUID } from "node:crypto";
 import { request, type Dispatcher } from "undici";
 import { CliError } from "./errors";
-import type { Credential } from "./config";
-import type { Job, JobRun, RunNowResponse, RunOutput, RunsListResponse } from "./types";
+import type { Credential } from "./auth";
+import type { Job, JobRun, JobsListResponse, RunNowResponse, RunOutput, RunsListResponse } from "./types";
 
 export const API_PREFIX = "/api/2.2/jobs";
 
@@ -130,9 +130,9 @@ export class JobsClient {
         this.onRetry = opts.onRetry;
     }
 
-    /** One API call with retries. `path` is relative to /api/2.2/jobs, e.g. "/runs/get". */
+    /** One API call with retries. `path` is relative to /api/2.2/jobs, e.g. "/runs/get", unless it starts with /api/. */
     async call<T>(method: "GET" | "POST", path: string, params: Record<string, unknown> = {}): Promise<T> {
-        const endpoint = `${API_PREFIX}${path}`;
+        const endpoint = path.startsWith("/api/") ? path : `${API_PREFIX}${path}`;
         const url = new URL(endpoint, this.host);
         let body: string | undefined;
         if (method === "GET") {
@@ -142,6 +142,7 @@ export class JobsClient {
         }
         const what = `${method} ${endpoint}`;
         const max = Math.max(1, this.retry.maxAttempts);
+        let refreshedAfter401 = false;
 
         for (let attempt = 1; ; attempt++) {
             const token = await this.credential.getToken();
@@ -154,7 +155,8 @@ export class JobsClient {
                     headers: {
                         authorization: `Bearer ${token}`,
                         accept: "application/json",
-                        "user-agent": "notebook-orchestration-jobs-cli/0.1",
+                        // As the SDKs do, the user agent names the auth type (auth/pat, auth/github-oidc-azure, ...).
+                        "user-agent": `notebook-orchestration-jobs-cli/0.1 auth/${this.credential.authType}`,
                         ...(body !== undefined ? { "content-type": "application/json" } : {}),
                     },
                     body,
@@ -178,7 +180,7 @@ export class JobsClient {
                 }
                 throw new CliError(
                     `${what} to ${this.host} failed after ${attempt} attempt${attempt > 1 ? "s" : ""}: ${reason}` +
-                        (code === "TIMEOUT" ? " (raise the limit with --timeout SECONDS)" : ""),
+                        (code === "TIMEOUT" ? " (raise the limit with --request-timeout SECONDS)" : ""),
                 );
             }
 
@@ -193,6 +195,13 @@ export class JobsClient {
                 }
             }
 
+            // A token refused before its time (revoked, clock skew): fetch a new one, once.
+            if (status === 401 && !refreshedAfter401 && this.credential.authType !== "pat") {
+                refreshedAfter401 = true;
+                this.credential.invalidate();
+                attempt--;
+                continue;
+            }
             if ((status === 429 || status >= 500) && attempt < max) {
                 const retryAfter = parseRetryAfter(headers["retry-after"]);
                 const delay = retryAfter !== undefined ? Math.min(retryAfter, this.retry.maxRetryAfterMs) : backoffDelay(attempt, this.retry, this.random);
@@ -248,9 +257,33 @@ export class JobsClient {
         return this.call<Job>("GET", "/get", { job_id: jobId });
     }
 
-    /** Triggers a run; the idempotency token makes the retries of this POST safe. */
-    runNow(jobId: number, idempotencyToken: string = randomUUID()): Promise<RunNowResponse> {
-        return this.call<RunNowResponse>("POST", "/run-now", { job_id: jobId, idempotency_token: idempotencyToken });
+    /**
+     * Triggers a run, with job parameter overrides when given; the idempotency token makes the
+     * retries of this POST safe.
+     */
+    runNow(jobId: number, jobParameters: Record<string, string> = {}, idempotencyToken: string = randomUUID()): Promise<RunNowResponse> {
+        return this.call<RunNowResponse>("POST", "/run-now", {
+            job_id: jobId,
+            idempotency_token: idempotencyToken,
+            ...(Object.keys(jobParameters).length ? { job_parameters: jobParameters } : {}),
+        });
+    }
+
+    /** jobs/list, following `next_page_token`: every job, or those named `name` (exact, case-insensitive). */
+    async listJobs(opts: { name?: string; pageSize?: number } = {}): Promise<Job[]> {
+        const jobs: Job[] = [];
+        let pageToken: string | undefined;
+        do {
+            const page = await this.call<JobsListResponse>("GET", "/list", { name: opts.name, limit: opts.pageSize ?? 100, page_token: pageToken });
+            jobs.push(...(page.jobs ?? []));
+            pageToken = page.has_more === false ? undefined : page.next_page_token || undefined;
+        } while (pageToken);
+        return jobs;
+    }
+
+    /** The caller's identity (SCIM Me), as `databricks auth describe` checks it. */
+    currentUser(): Promise<{ userName?: string; displayName?: string }> {
+        return this.call("GET", "/api/2.0/preview/scim/v2/Me");
     }
 
     /** runs/get, following 2.2's paging of `tasks` (over 100 tasks) to return them all. */

@@ -1,63 +1,24 @@
 /**
- * Workspace host and credentials, the way Databricks users already have them (Databricks
- * unified authentication conventions):
+ * Where the workspace host and the authentication attributes come from, following the Databricks
+ * unified authentication conventions of the official CLI and SDKs (databricks-sdk-go
+ * config/config.go, config/config_file.go; the CLI's profile-from-host loader):
  *
- *   host:        --host, else DATABRICKS_HOST, else the host of the profile named by --profile or
- *                DATABRICKS_CONFIG_PROFILE, else the stack output `workspaceUrl`, else the DEFAULT
- *                profile's host.
- *   credentials: DATABRICKS_AUTH_TYPE (pat | azure-cli | azure-client-secret) forces a kind;
- *                otherwise the first of: the explicitly named profile; DATABRICKS_TOKEN;
- *                ARM_CLIENT_ID + ARM_CLIENT_SECRET + ARM_TENANT_ID (service principal);
- *                a ~/.databrickscfg profile whose host is the workspace host; the Azure CLI
- *                (`az login`) for an Azure Databricks host.
+ *   attributes:  read from their environment variables (ATTRIBUTES below: the SDK's names) and
+ *                from a profile: see resolveAuthAttributes (--profile wins over the environment,
+ *                DATABRICKS_CONFIG_PROFILE does not; with neither, the profile whose `host` is the
+ *                workspace, as the CLI does for bundles).
+ *   host:        --host, else the host of a --profile, else DATABRICKS_HOST, else the host of the
+ *                DATABRICKS_CONFIG_PROFILE profile, else the stack output `workspaceUrl`, else the
+ *                DEFAULT profile's host.
  *
- * The config file is DATABRICKS_CONFIG_FILE or ~/.databrickscfg. Token values never leave this
- * module except as the Authorization header; credentials describe themselves by kind and origin.
+ * The config file is DATABRICKS_CONFIG_FILE or ~/.databrickscfg. Which credential the attributes
+ * make is decided in auth.ts.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import * as ini from "ini";
-import type * as AzureIdentity from "@azure/identity";
 import { CliError, UsageError } from "./errors";
-
-/** Application id of the AzureDatabricks first-party app: the resource to get Azure AD tokens for. */
-export const AZURE_DATABRICKS_SCOPE = "2ff814a6-3304-4ab8-85cb-cd0e6f879c1d/.default";
-
-export type CredentialKind = "pat" | "azure-cli" | "azure-client-secret";
-
-export interface Credential {
-    readonly kind: CredentialKind;
-    /** Which credential, never its value: e.g. "personal access token from DATABRICKS_TOKEN". */
-    readonly description: string;
-    /** What to check when the workspace refuses it (401/403). */
-    readonly hint: string;
-    /** The bearer token for the Authorization header. */
-    getToken(): Promise<string>;
-    /** Secret values known so far, to scrub from any message as a last line of defence. */
-    secrets(): string[];
-}
-
-/** The subset of @azure/identity's TokenCredential this tool uses (injectable in tests). */
-export interface TokenSource {
-    getToken(scopes: string | string[]): Promise<{ token: string; expiresOnTimestamp: number } | null>;
-}
-
-export interface AzureFactories {
-    azureCli(): TokenSource;
-    clientSecret(tenantId: string, clientId: string, clientSecret: string): TokenSource;
-}
-
-/** @azure/identity is loaded only when an Azure credential is used (it is slow to load). */
-function identity(): typeof AzureIdentity {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require("@azure/identity") as typeof AzureIdentity;
-}
-
-export const defaultAzureFactories: AzureFactories = {
-    azureCli: () => new (identity().AzureCliCredential)(),
-    clientSecret: (tenantId, clientId, clientSecret) => new (identity().ClientSecretCredential)(tenantId, clientId, clientSecret),
-};
 
 export type Env = Record<string, string | undefined>;
 
@@ -103,9 +64,10 @@ export function normalizeHost(value: string, source: string): string {
     return url.origin;
 }
 
+/** Azure Databricks host names in the public, US Government and China clouds. */
 export function isAzureDatabricksHost(host: string): boolean {
     try {
-        return /\.azuredatabricks\.net$/i.test(new URL(host).hostname);
+        return /\.(azuredatabricks\.net|azuredatabricks\.us|databricks\.azure\.cn)$/i.test(new URL(host).hostname);
     } catch {
         return false;
     }
@@ -188,20 +150,19 @@ export interface HostChoice {
     source: string;
 }
 
-/** The host given explicitly (flag, variable or named profile), before falling back to the stack. */
+/** The host given explicitly (flag, named profile or variable), before falling back to the stack. */
 export function explicitHost(hostFlag: string | undefined, profileFlag: string | undefined, env: Env, cfg: ConfigFile): HostChoice | undefined {
     if (hostFlag !== undefined) return { host: normalizeHost(hostFlag, "--host"), source: "--host" };
-    if (env.DATABRICKS_HOST !== undefined && env.DATABRICKS_HOST !== "") {
-        return { host: normalizeHost(env.DATABRICKS_HOST, "DATABRICKS_HOST"), source: "DATABRICKS_HOST" };
-    }
     const named = explicitProfileName(profileFlag, env);
-    if (named) {
-        const profile = getProfile(cfg, named.name, named.source);
-        if (profile.host) {
-            return { host: normalizeHost(profile.host, `host of profile ${named.name} in ${cfg.path}`), source: `profile ${named.name}` };
-        }
-    }
-    return undefined;
+    const fromProfile = (): HostChoice | undefined => {
+        const profile = named && getProfile(cfg, named.name, named.source);
+        if (!profile?.host) return undefined;
+        return { host: normalizeHost(profile.host, `host of profile ${named!.name} in ${cfg.path}`), source: `profile ${named!.name}` };
+    };
+    const fromEnv = (): HostChoice | undefined =>
+        env.DATABRICKS_HOST ? { host: normalizeHost(env.DATABRICKS_HOST, "DATABRICKS_HOST"), source: "DATABRICKS_HOST" } : undefined;
+    // --profile: the profile's host wins; DATABRICKS_CONFIG_PROFILE keeps the environment first.
+    return named?.source === "--profile" ? (fromProfile() ?? fromEnv()) : (fromEnv() ?? fromProfile());
 }
 
 /** The DEFAULT profile's host, the last fallback. */
@@ -212,101 +173,120 @@ export function defaultProfileHost(cfg: ConfigFile): HostChoice | undefined {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Credentials
+// Authentication attributes
 
-const PAT_HINT = "check that the token is valid and not expired, that it belongs to this workspace, and that its user can view and run the jobs";
-const AZ_CLI_HINT =
-    "check `az account show` (right tenant and subscription) and that your Azure AD user is a member of the workspace with permission on the jobs";
-const SP_HINT = "check that the service principal is added to the workspace and has CAN MANAGE RUN (or CAN VIEW for compare) on the jobs";
+/**
+ * The attributes of the Databricks unified authentication this tool reads: profile key and
+ * environment variable, as in databricks-sdk-go config/config.go. `auth` marks the attributes whose
+ * presence in the environment means "authentication is configured here" (the SDK then skips the
+ * config file); `envOnly` ones are never read from a profile (GitHub sets them per job).
+ */
+export const ATTRIBUTES = [
+    { name: "host", env: "DATABRICKS_HOST", auth: false },
+    { name: "auth_type", env: "DATABRICKS_AUTH_TYPE", auth: false },
+    { name: "token", env: "DATABRICKS_TOKEN", auth: true, sensitive: true },
+    { name: "client_id", env: "DATABRICKS_CLIENT_ID", auth: true },
+    { name: "client_secret", env: "DATABRICKS_CLIENT_SECRET", auth: true, sensitive: true },
+    { name: "token_audience", env: "DATABRICKS_TOKEN_AUDIENCE", auth: true },
+    { name: "oidc_token_env", env: "DATABRICKS_OIDC_TOKEN_ENV", auth: true },
+    { name: "oidc_token_filepath", env: "DATABRICKS_OIDC_TOKEN_FILEPATH", auth: true },
+    { name: "databricks_cli_path", env: "DATABRICKS_CLI_PATH", auth: true },
+    { name: "azure_workspace_resource_id", env: "DATABRICKS_AZURE_RESOURCE_ID", auth: true },
+    { name: "azure_use_msi", env: "ARM_USE_MSI", auth: true },
+    { name: "azure_client_id", env: "ARM_CLIENT_ID", auth: true },
+    { name: "azure_client_secret", env: "ARM_CLIENT_SECRET", auth: true, sensitive: true },
+    { name: "azure_tenant_id", env: "ARM_TENANT_ID", auth: true },
+    { name: "azure_environment", env: "ARM_ENVIRONMENT", auth: false },
+    { name: "azure_login_app_id", env: "DATABRICKS_AZURE_LOGIN_APP_ID", auth: true },
+    { name: "actions_id_token_request_url", env: "ACTIONS_ID_TOKEN_REQUEST_URL", auth: true, envOnly: true },
+    { name: "actions_id_token_request_token", env: "ACTIONS_ID_TOKEN_REQUEST_TOKEN", auth: true, envOnly: true, sensitive: true },
+] as const satisfies readonly { name: string; env: string; auth: boolean; envOnly?: boolean; sensitive?: boolean }[];
 
-function patCredential(token: string, description: string): Credential {
-    return {
-        kind: "pat",
-        description,
-        hint: PAT_HINT,
-        getToken: async () => token,
-        secrets: () => [token],
-    };
+export type AttributeName = (typeof ATTRIBUTES)[number]["name"];
+
+export interface AttributeValue {
+    value: string;
+    /** Where it was read, for messages: "DATABRICKS_TOKEN" or "profile dev in /home/me/.databrickscfg". */
+    source: string;
 }
 
-function azureCredential(kind: CredentialKind, description: string, hint: string, source: TokenSource, extraSecrets: string[]): Credential {
-    let cached: { token: string; expiresOnTimestamp: number } | undefined;
-    return {
-        kind,
-        description,
-        hint,
-        async getToken() {
-            // Refresh two minutes before expiry; runs may be waited on for longer than a token lives.
-            if (cached && cached.expiresOnTimestamp - Date.now() > 120_000) return cached.token;
-            let result: { token: string; expiresOnTimestamp: number } | null;
-            try {
-                result = await source.getToken(AZURE_DATABRICKS_SCOPE);
-            } catch (err) {
-                const first = String((err as Error).message ?? err).split("\n")[0];
-                const fix =
-                    kind === "azure-cli"
-                        ? "run `az login` (and `az account set` to the workspace's tenant), or set DATABRICKS_TOKEN / use --profile"
-                        : "check ARM_TENANT_ID, ARM_CLIENT_ID and ARM_CLIENT_SECRET (or the profile's azure_* fields)";
-                throw new CliError(`could not get an Azure AD token with the ${description}: ${first}. To fix: ${fix}`);
-            }
-            if (!result?.token) throw new CliError(`the ${description} returned no Azure AD token for Azure Databricks`);
-            cached = result;
-            return result.token;
-        },
-        secrets: () => [...extraSecrets, ...(cached ? [cached.token] : [])],
-    };
+export type Attributes = Partial<Record<AttributeName, AttributeValue>>;
+
+export interface ProfileChoice {
+    name: string;
+    /** "--profile", "DATABRICKS_CONFIG_PROFILE" or "the workspace host". */
+    source: string;
 }
 
-function servicePrincipal(tenantId: string, clientId: string, secret: string, origin: string, azure: AzureFactories): Credential {
-    return azureCredential(
-        "azure-client-secret",
-        `Azure service principal ${clientId} from ${origin}`,
-        SP_HINT,
-        azure.clientSecret(tenantId, clientId, secret),
-        [secret],
-    );
+export interface AuthAttributes {
+    attrs: Attributes;
+    /** The profile the auth attributes came from, if any. */
+    profile?: ProfileChoice;
+    configPath: string;
 }
 
-function azureCli(azure: AzureFactories): Credential {
-    return azureCredential("azure-cli", "Azure CLI login (az login)", AZ_CLI_HINT, azure.azureCli(), []);
-}
-
-const ARM_VARS = ["ARM_CLIENT_ID", "ARM_CLIENT_SECRET", "ARM_TENANT_ID"] as const;
-
-function armServicePrincipal(env: Env, azure: AzureFactories, required: boolean): Credential | undefined {
-    const set = ARM_VARS.filter((v) => env[v]);
-    if (set.length === 0 && !required) return undefined;
-    if (set.length < ARM_VARS.length) {
-        const missing = ARM_VARS.filter((v) => !env[v]);
-        throw new UsageError(`an Azure service principal needs ${ARM_VARS.join(", ")}; ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} not set`);
+function envAttributes(env: Env, filter: (a: (typeof ATTRIBUTES)[number]) => boolean): Attributes {
+    const attrs: Attributes = {};
+    for (const a of ATTRIBUTES) {
+        const value = env[a.env];
+        if (filter(a) && value !== undefined && value.trim() !== "") attrs[a.name] = { value: value.trim(), source: a.env };
     }
-    return servicePrincipal(env.ARM_TENANT_ID!, env.ARM_CLIENT_ID!, env.ARM_CLIENT_SECRET!, "ARM_CLIENT_ID/ARM_CLIENT_SECRET/ARM_TENANT_ID", azure);
+    return attrs;
 }
 
-/** The credential a profile holds, or undefined when it holds none this tool can use. */
-function profileCredential(name: string, profile: Profile, cfg: ConfigFile, azure: AzureFactories, authType?: string): Credential | undefined {
-    const where = `profile ${name} in ${cfg.path}`;
-    const type = authType ?? profile.auth_type;
-    if ((type === undefined || type === "pat") && profile.token) {
-        return patCredential(profile.token, `personal access token from ${where}`);
+function profileAttributes(cfg: ConfigFile, name: string, profile: Profile): Attributes {
+    const attrs: Attributes = {};
+    for (const a of ATTRIBUTES) {
+        const value = profile[a.name];
+        if (!("envOnly" in a) && value !== undefined && value.trim() !== "") attrs[a.name] = { value: value.trim(), source: `profile ${name} in ${cfg.path}` };
     }
-    const { azure_client_id: id, azure_client_secret: secret, azure_tenant_id: tenant } = profile;
-    if ((type === undefined || type === "azure-client-secret") && id && secret) {
-        if (!tenant) throw new UsageError(`${where} has azure_client_id and azure_client_secret but no azure_tenant_id`);
-        return servicePrincipal(tenant, id, secret, where, azure);
-    }
-    if (type === "azure-cli") return azureCli(azure);
-    return undefined;
+    return attrs;
 }
 
-const SUPPORTED_AUTH_TYPES = ["pat", "azure-cli", "azure-client-secret"];
+/** Whether an auth attribute is set in the environment (the SDK then leaves the config file alone). */
+export function authConfiguredInEnv(env: Env): boolean {
+    return Object.keys(envAttributes(env, (a) => a.auth)).length > 0;
+}
 
-export interface CredentialOptions {
-    host: string;
-    profileFlag?: string;
-    env: Env;
-    cfg: ConfigFile;
-    azure?: AzureFactories;
+/** Secret values in the environment (to scrub from messages), whatever credential is chosen. */
+export function sensitiveEnvValues(env: Env): string[] {
+    return ATTRIBUTES.filter((a) => "sensitive" in a && a.sensitive && env[a.env]).map((a) => env[a.env]!);
+}
+
+/**
+ * The authentication attributes for `host`, loaded as the Databricks CLI loads them:
+ *   --profile NAME               the profile's host, auth attributes and auth_type win over the
+ *                                environment, which only fills what the profile leaves empty;
+ *   DATABRICKS_CONFIG_PROFILE    the environment first, the profile filling the gaps (SDK order);
+ *   neither                      the environment; when it sets no auth attribute and no
+ *                                DATABRICKS_AUTH_TYPE, the one profile whose host is `host` fills
+ *                                the gaps (several such profiles are an error).
+ */
+export function resolveAuthAttributes(host: string, profileFlag: string | undefined, env: Env, cfg: ConfigFile): AuthAttributes {
+    const named = explicitProfileName(profileFlag, env);
+    const fromEnv = envAttributes(env, () => true);
+    if (named) {
+        const fromProfile = profileAttributes(cfg, named.name, getProfile(cfg, named.name, named.source));
+        if (named.source === "--profile") {
+            const nonAuth = envAttributes(env, (a) => !a.auth && a.name !== "host" && a.name !== "auth_type");
+            return { attrs: { ...fromEnv, ...fromProfile, ...nonAuth }, profile: named, configPath: cfg.path };
+        }
+        return { attrs: { ...fromProfile, ...fromEnv }, profile: named, configPath: cfg.path };
+    }
+    if (!authConfiguredInEnv(env) && !fromEnv.auth_type) {
+        const matching = [...cfg.profiles.entries()].filter(([, p]) => sameHost(p.host, host));
+        if (matching.length > 1) {
+            throw new UsageError(
+                `${matching.length} profiles in ${cfg.path} have the host ${host} (${matching.map(([n]) => n).join(", ")}): choose one with --profile or DATABRICKS_CONFIG_PROFILE`,
+            );
+        }
+        if (matching.length === 1) {
+            const [name, profile] = matching[0];
+            const fromProfile = profileAttributes(cfg, name, profile);
+            return { attrs: { ...fromProfile, ...fromEnv }, profile: { name, source: "the workspace host" }, configPath: cfg.path };
+        }
+    }
+    return { attrs: fromEnv, configPath: cfg.path };
 }
 
 function sameHost(a: string | undefined, host: string): boolean {
@@ -316,53 +296,4 @@ function sameHost(a: string | undefined, host: string): boolean {
     } catch {
         return false;
     }
-}
-
-/** Picks the credential for `host` following the order in this module's header. */
-export function resolveCredential(opts: CredentialOptions): Credential {
-    const { host, env, cfg } = opts;
-    const azure = opts.azure ?? defaultAzureFactories;
-    const named = explicitProfileName(opts.profileFlag, env);
-    const forced = env.DATABRICKS_AUTH_TYPE || undefined;
-
-    if (forced !== undefined && !SUPPORTED_AUTH_TYPES.includes(forced)) {
-        throw new UsageError(`DATABRICKS_AUTH_TYPE '${forced}' is not supported by this tool: use ${SUPPORTED_AUTH_TYPES.join(", ")} (or unset it)`);
-    }
-
-    if (named) {
-        const profile = getProfile(cfg, named.name, named.source);
-        const cred = profileCredential(named.name, profile, cfg, azure, forced);
-        if (cred) return cred;
-        if (!forced) {
-            throw new UsageError(
-                `profile ${named.name} in ${cfg.path} (from ${named.source}) has no token, no azure_client_id/azure_client_secret/azure_tenant_id and no auth_type = azure-cli`,
-            );
-        }
-    }
-
-    if (forced === "pat") {
-        if (env.DATABRICKS_TOKEN) return patCredential(env.DATABRICKS_TOKEN, "personal access token from DATABRICKS_TOKEN");
-        throw new UsageError("DATABRICKS_AUTH_TYPE is pat, but DATABRICKS_TOKEN is not set (nor a token in the profile given)");
-    }
-    if (forced === "azure-cli") return azureCli(azure);
-    if (forced === "azure-client-secret") return armServicePrincipal(env, azure, true)!;
-
-    if (env.DATABRICKS_TOKEN) return patCredential(env.DATABRICKS_TOKEN, "personal access token from DATABRICKS_TOKEN");
-    const sp = armServicePrincipal(env, azure, false);
-    if (sp) return sp;
-
-    // A profile for this workspace, DEFAULT first (what the Databricks CLI does for bundles).
-    const candidates = [...cfg.profiles.entries()].sort(([a], [b]) => (a === "DEFAULT" ? -1 : b === "DEFAULT" ? 1 : 0));
-    for (const [name, profile] of candidates) {
-        if (!sameHost(profile.host, host)) continue;
-        const cred = profileCredential(name, profile, cfg, azure);
-        if (cred) return cred;
-    }
-
-    if (isAzureDatabricksHost(host)) return azureCli(azure);
-
-    throw new UsageError(
-        `no credentials for ${host}: set DATABRICKS_TOKEN, or use --profile with a profile in ${cfg.path}, ` +
-            `or set ARM_CLIENT_ID/ARM_CLIENT_SECRET/ARM_TENANT_ID for a service principal, or DATABRICKS_AUTH_TYPE=azure-cli after az login`,
-    );
 }

@@ -1,9 +1,9 @@
 /**
  * Errors the `jobs` command reports to the user, with the exit status they map to.
  *
- * Exit statuses (documented in cli/README.md):
+ * Exit statuses (documented in docs/jobs-cli.md):
  *   0  every run succeeded / the report was produced
- *   1  a triggered run did not end in SUCCESS
+ *   1  a triggered run did not end in SUCCESS (or was still going at the --timeout wait limit)
  *   2  bad input, configuration, authentication or API error
  */
 export const EXIT_OK = 0;

@@ -16,6 +16,30 @@ export function formatDuration(seconds: number | undefined | null): string {
     return `${m}m ${String(s).padStart(2, "0")}s`;
 }
 
+const GO_UNITS: Record<string, number> = { h: 3_600_000, m: 60_000, s: 1000, ms: 1 };
+
+/**
+ * Parses a duration the way the Databricks CLI's --timeout does (Go's time.ParseDuration, units
+ * h, m, s, ms): "20m", "1h30m", "90s", "2.5h". Returns milliseconds, or undefined when malformed.
+ */
+export function parseGoDuration(value: string): number | undefined {
+    const text = value.trim();
+    if (!/^(\d+(\.\d+)?(h|ms|m|s))+$/.test(text)) return undefined;
+    let ms = 0;
+    for (const [, amount, , unit] of text.matchAll(/(\d+(\.\d+)?)(h|ms|m|s)/g)) ms += Number(amount) * GO_UNITS[unit];
+    return Math.round(ms);
+}
+
+/** A duration as Go prints it: "20m0s", "1h30m0s", "45s", "1.5s". */
+export function formatGoDuration(ms: number): string {
+    if (ms < 60_000) return `${Number((ms / 1000).toFixed(3))}s`;
+    const total = Math.round(ms / 1000);
+    const h = Math.floor(total / 3600);
+    const m = Math.floor((total % 3600) / 60);
+    const s = total % 60;
+    return h > 0 ? `${h}h${m}m${s}s` : `${m}m${s}s`;
+}
+
 /** Elapsed time for progress lines: "0:07", "6:52", "1:02:03". */
 export function formatElapsed(ms: number): string {
     const total = Math.max(0, Math.floor(ms / 1000));

@@ -1,30 +1,36 @@
 /**
  * npm run jobs -- run     [--stack dev] [--job sequential|parallel|both] [--job-id ID] [--no-wait]
- * npm run jobs -- compare [--stack dev] [--last N] [--json] [--chart FILE] [--save-workload FILE]
+ *                         [--timeout 20m] [--param KEY=VALUE ...] [-o text|json]
+ * npm run jobs -- compare [--stack dev] [--last N] [-o text|json] [--chart FILE] [--save-workload FILE]
+ * npm run jobs -- auth describe [--stack dev] [-o text|json]
  *
  * Triggers the stack's sequential and parallel Databricks jobs and compares their runtimes
- * against a real workspace. See cli/README.md.
+ * against a real workspace. See docs/jobs-cli.md.
  */
 import { promises as fsp } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { JobsClient, type RetryOptions } from "./api";
+import { ApiError, JobsClient, type RetryOptions } from "./api";
+import { resolveCredential, type Credential } from "./auth";
 import { renderChart, chartFormat } from "./chart";
 import { buildCompareReport, collectJob, compareToJson, formatCompare, workloadFromReport } from "./compare";
 import {
+    ATTRIBUTES,
     defaultProfileHost,
     explicitHost,
     normalizeHost,
     readConfigFile,
-    resolveCredential,
-    type AzureFactories,
-    type Credential,
+    resolveAuthAttributes,
+    sensitiveEnvValues,
+    type AuthAttributes,
     type Env,
     type HostChoice,
 } from "./config";
 import { CliError, EXIT_ERROR, EXIT_OK, UsageError, redact } from "./errors";
+import { parseGoDuration } from "./format";
+import { findJobByName, projectName, stackJobName } from "./lookup";
 import { createProgress, type Writer } from "./progress";
-import { runJobs, type JobTarget } from "./run";
-import { jobIdFromStack, loadStackOutputs, parseJobId, pulumiStackReader, type JobKind, type StackOutputs, type StackReader } from "./stack";
+import { parseJobParams, runJobs, runsToJson, type JobTarget } from "./run";
+import { jobIdFromStack, loadStackOutputs, parseJobId, pulumiStackReader, StackOutputsError, type JobKind, type StackOutputs, type StackReader } from "./stack";
 import { formatWorkload } from "./workload";
 
 export interface CliDeps {
@@ -37,20 +43,23 @@ export interface CliDeps {
     now: () => number;
     /** Reads `pulumi stack output --json`; the pulumi CLI on env.PATH by default. */
     readStack?: StackReader;
+    /** The Pulumi project name the job names carry (read from Pulumi.yaml by default). */
+    project?: string;
     /** Overrides --poll-interval (tests). */
     pollIntervalMs?: number;
     retry?: Partial<RetryOptions>;
-    /** Overrides --timeout (tests). */
+    /** Overrides --request-timeout (tests). */
     timeoutMs?: number;
     /** runs/list page size (the API allows up to 25). */
     pageSize?: number;
     random?: () => number;
-    azure?: AzureFactories;
     onWaiting?: (url: string | undefined) => void;
     cwd?: string;
 }
 
 const JOB_CHOICES = ["sequential", "parallel", "both"] as const;
+/** `databricks jobs run-now --timeout` default. */
+export const DEFAULT_WAIT_TIMEOUT = "20m";
 
 function positiveInt(flag: string, max: number) {
     return (value: string): number => {
@@ -72,13 +81,28 @@ function positiveSeconds(flag: string) {
     };
 }
 
+function duration(flag: string) {
+    return (value: string): number => {
+        const ms = parseGoDuration(value);
+        if (ms === undefined || ms <= 0) {
+            throw new InvalidArgumentError(`${flag} must be a duration such as 20m, 1h30m or 90s (as the Databricks CLI takes it), got '${value}'.`);
+        }
+        return ms;
+    };
+}
+
+function collect(value: string, previous: string[] = []): string[] {
+    return [...previous, value];
+}
+
 interface CommonOptions {
     stack: string;
     profile?: string;
     host?: string;
     sequentialJobId?: string;
     parallelJobId?: string;
-    timeout: number;
+    requestTimeout: number;
+    output: "text" | "json";
 }
 
 interface RunOptions extends CommonOptions {
@@ -86,6 +110,8 @@ interface RunOptions extends CommonOptions {
     jobId?: string;
     wait: boolean;
     pollInterval: number;
+    timeout: number;
+    param?: string[];
 }
 
 interface CompareOptions extends CommonOptions {
@@ -96,20 +122,26 @@ interface CompareOptions extends CommonOptions {
     workloadFrom: JobKind;
 }
 
-function addCommonOptions(cmd: Command): Command {
+function addConnectionOptions(cmd: Command): Command {
     return cmd
-        .option("--stack <name>", "Pulumi stack whose outputs give the job ids and workspace URL", "dev")
+        .option("--stack <name>", "Pulumi stack whose outputs give the job ids and workspace URL (its job names when there are no outputs)", "dev")
         .option("--profile <name>", "profile in ~/.databrickscfg (or DATABRICKS_CONFIG_FILE) to authenticate with")
-        .option("--host <url>", "workspace URL (default: DATABRICKS_HOST, the profile's host, or the stack's workspaceUrl)")
-        .option("--sequential-job-id <id>", "id of the sequential job (default: stack output sequentialJobId)")
-        .option("--parallel-job-id <id>", "id of the parallel job (default: stack output parallelJobId)")
-        .option("--timeout <seconds>", "timeout of each API request", positiveSeconds("--timeout"), 30);
+        .option("--host <url>", "workspace URL (default: the profile's host, DATABRICKS_HOST, or the stack's workspaceUrl)")
+        .option("--request-timeout <seconds>", "timeout of each API request", positiveSeconds("--request-timeout"), 30)
+        .addOption(new Option("-o, --output <type>", "output type").choices(["text", "json"]).default("text"));
 }
 
-/** A Ctx holds what both commands share once the options are resolved. */
+function addJobIdOptions(cmd: Command): Command {
+    return cmd
+        .option("--sequential-job-id <id>", "id of the sequential job (default: stack output sequentialJobId, else found by name)")
+        .option("--parallel-job-id <id>", "id of the parallel job (default: stack output parallelJobId, else found by name)");
+}
+
+/** A Ctx holds what the commands share once the options are resolved. */
 interface Ctx {
     client: JobsClient;
     credential: Credential;
+    auth: AuthAttributes;
     host: HostChoice;
     ids: Partial<Record<JobKind, JobTarget & { kind: JobKind }>>;
 }
@@ -125,11 +157,13 @@ export async function main(argv: string[], partial: Partial<CliDeps> = {}): Prom
         ...partial,
     };
     const { stdout, stderr, env } = deps;
-    const secrets: string[] = [];
     let credential: Credential | undefined;
     let exitCode = EXIT_OK;
 
-    /** Resolves host, job ids and credential. `kinds` are the jobs whose ids are needed. */
+    /**
+     * Resolves host, credential and job ids. `kinds` are the jobs whose ids are needed: from the
+     * flags, else the stack outputs, else found by the names the stack gives them.
+     */
     const resolve = async (opts: CommonOptions, kinds: readonly JobKind[]): Promise<Ctx> => {
         const cfg = readConfigFile(env);
         let host = explicitHost(opts.host, opts.profile, env, cfg);
@@ -147,36 +181,54 @@ export async function main(argv: string[], partial: Partial<CliDeps> = {}): Prom
                 stackError = err as Error;
             }
         }
-        const ids: Ctx["ids"] = {};
-        for (const kind of kinds) {
-            if (flagIds[kind] !== undefined) {
-                ids[kind] = { kind, id: flagIds[kind]!, source: `--${kind}-job-id` };
-            } else {
-                if (stackError) throw stackError;
-                ids[kind] = { kind, id: jobIdFromStack(outputs!, kind), source: `stack '${opts.stack}' output '${kind}JobId'` };
-            }
-        }
         if (!host && outputs?.workspaceUrl) {
             host = { host: normalizeHost(outputs.workspaceUrl, `stack '${opts.stack}' output 'workspaceUrl'`), source: `stack '${opts.stack}'` };
         }
         host ??= defaultProfileHost(cfg);
         if (!host) {
+            if (stackError && missingIds.length > 0) throw stackError;
             const why = stackError ? ` (${stackError.message})` : outputs ? ` (stack '${opts.stack}' has no output 'workspaceUrl')` : "";
             throw new UsageError(`no workspace host: pass --host, set DATABRICKS_HOST or use --profile${why}`);
         }
-        credential = resolveCredential({ host: host.host, profileFlag: opts.profile, env, cfg, azure: deps.azure });
+        const timeoutMs = deps.timeoutMs ?? opts.requestTimeout * 1000;
+        const auth = resolveAuthAttributes(host.host, opts.profile, env, cfg);
+        credential = resolveCredential({ host: host.host, attrs: auth.attrs, env, now: deps.now, sleep: deps.sleep, timeoutMs });
         const client = new JobsClient({
             host: host.host,
             credential,
-            timeoutMs: deps.timeoutMs ?? opts.timeout * 1000,
+            timeoutMs,
             retry: deps.retry,
             sleep: deps.sleep,
             random: deps.random,
             onRetry: (e) =>
                 stderr.write(`Note: ${e.method} ${e.path}: ${e.reason}; retrying in ${(e.delayMs / 1000).toFixed(1)}s (attempt ${e.attempt + 1})\n`),
         });
-        stderr.write(`Workspace ${host.host} (from ${host.source}), authenticating with the ${credential.description}\n`);
-        return { client, credential, host, ids };
+        stderr.write(`Workspace ${host.host} (from ${host.source}), authenticating with the ${credential.description} (auth type ${credential.authType})\n`);
+
+        const ids: Ctx["ids"] = {};
+        for (const kind of kinds) {
+            const flag = `--${kind}-job-id`;
+            if (flagIds[kind] !== undefined) {
+                ids[kind] = { kind, id: flagIds[kind]!, source: flag };
+            } else if (outputs?.[`${kind}JobId`] !== undefined) {
+                ids[kind] = { kind, id: jobIdFromStack(outputs, kind), source: `stack '${opts.stack}' output '${kind}JobId'` };
+            } else {
+                const name = stackJobName(deps.project ?? projectName(), opts.stack, kind);
+                const why =
+                    stackError instanceof StackOutputsError ? stackError.reason : (stackError?.message ?? `stack '${opts.stack}' has no output '${kind}JobId'`);
+                let id: number;
+                try {
+                    id = await findJobByName(client, name, flag);
+                } catch (err) {
+                    if (err instanceof CliError && !(err instanceof ApiError))
+                        throw new CliError(`${err.message} (the stack's outputs could not be used: ${why})`);
+                    throw err;
+                }
+                stderr.write(`Found ${kind} job ${id} by its name '${name}' (${why})\n`);
+                ids[kind] = { kind, id, source: `its name '${name}'` };
+            }
+        }
+        return { client, credential, auth, host, ids };
     };
 
     const program = new Command("jobs")
@@ -187,23 +239,32 @@ export async function main(argv: string[], partial: Partial<CliDeps> = {}): Prom
         .addHelpText(
             "after",
             `
-Authentication (Databricks unified authentication): DATABRICKS_HOST + DATABRICKS_TOKEN;
---profile NAME or DATABRICKS_CONFIG_PROFILE (~/.databrickscfg or DATABRICKS_CONFIG_FILE);
-ARM_CLIENT_ID + ARM_CLIENT_SECRET + ARM_TENANT_ID (service principal); or the Azure CLI
-(az login). DATABRICKS_AUTH_TYPE=pat|azure-cli|azure-client-secret forces one.
-Exit status: 0 success, 1 a run did not succeed, 2 bad input, configuration or API error.
-See cli/README.md.`,
+Authentication: Databricks unified authentication, as the Databricks CLI and SDKs do it
+(DATABRICKS_HOST with DATABRICKS_TOKEN, DATABRICKS_CLIENT_ID/SECRET, ARM_* service principals,
+GitHub OIDC, managed identity, az login, or --profile); DATABRICKS_AUTH_TYPE picks one.
+\`jobs auth describe\` shows which is used. Exit status: 0 success, 1 a run did not succeed (or the
+wait limit passed), 2 bad input, configuration, authentication or API error.
+See docs/jobs-cli.md.`,
         );
 
-    addCommonOptions(
-        program
-            .command("run")
-            .description("trigger the jobs one after the other, follow each run, and print the orchestrator's summary")
-            .addOption(new Option("--job <which>", "which job to run").choices([...JOB_CHOICES]).default("both"))
-            .option("--job-id <id>", "run this job id instead of the stack's jobs")
-            .option("--no-wait", "trigger and print the run URL without waiting for the run to end")
-            .option("--poll-interval <seconds>", "seconds between two runs/get calls while waiting", positiveSeconds("--poll-interval"), 5),
+    addJobIdOptions(
+        addConnectionOptions(
+            program
+                .command("run")
+                .description("trigger the jobs one after the other, follow each run, and print the orchestrator's summary")
+                .addOption(new Option("--job <which>", "which job to run").choices([...JOB_CHOICES]).default("both"))
+                .option("--job-id <id>", "run this job id instead of the stack's jobs")
+                .option("--param <key=value>", "job parameter override for the run (repeatable), e.g. --param max_workers=8", collect)
+                .option("--no-wait", "trigger and print the run URL without waiting for the run to end")
+                .addOption(
+                    new Option("--timeout <duration>", "how long to wait for each run to end, e.g. 45m or 1h30m")
+                        .argParser(duration("--timeout"))
+                        .default(parseGoDuration(DEFAULT_WAIT_TIMEOUT), DEFAULT_WAIT_TIMEOUT),
+                )
+                .option("--poll-interval <seconds>", "seconds between two runs/get calls while waiting", positiveSeconds("--poll-interval"), 5),
+        ),
     ).action(async (opts: RunOptions, cmd: Command) => {
+        const params = parseJobParams(opts.param ?? []);
         let targets: JobTarget[];
         if (opts.jobId !== undefined) {
             if (cmd.getOptionValueSource("job") === "cli") throw new UsageError("--job and --job-id cannot be used together: --job-id runs that one job");
@@ -222,37 +283,46 @@ See cli/README.md.`,
             targets.flatMap((t) => (t.kind ? [t.kind] : [])),
         );
         targets = targets.map((t) => (t.kind ? ctx.ids[t.kind]! : t));
-        exitCode = await runJobs(
+        const json = opts.output === "json";
+        const result = await runJobs(
             {
                 client: ctx.client,
-                out: stdout,
+                // With -o json, stdout holds only the JSON: the progress and the summaries go to stderr.
+                out: json ? stderr : stdout,
                 err: stderr,
-                progress: () => createProgress(stdout, deps.spinnerStream, env),
+                progress: () => createProgress(json ? stderr : stdout, deps.spinnerStream, env),
                 sleep: deps.sleep,
                 now: deps.now,
                 pollIntervalMs: deps.pollIntervalMs ?? opts.pollInterval * 1000,
+                waitTimeoutMs: opts.timeout,
                 onWaiting: deps.onWaiting,
             },
             targets,
             opts.wait,
+            params,
         );
+        if (json) stdout.write(`${JSON.stringify(runsToJson(result.outcomes), null, 2)}\n`);
+        exitCode = result.exitCode;
     });
 
-    addCommonOptions(
-        program
-            .command("compare")
-            .description("compare the last N completed runs of both jobs: durations, time split, success rate, per-worker times, speedup")
-            .option("--last <n>", "how many completed runs of each job to compare", positiveInt("--last", 500), 5)
-            .option("--json", "print the report as JSON")
-            .option("--chart <file>", "write a chart of the runs and per-worker times (.svg or .html)")
-            .option("--save-workload <file>", "write the per-worker median durations as a workload file for `npm run simulate -- --workload`")
-            .addOption(
-                new Option("--workload-from <job>", "which job's worker durations --save-workload uses")
-                    .choices(["sequential", "parallel"])
-                    .default("sequential"),
-            ),
+    addJobIdOptions(
+        addConnectionOptions(
+            program
+                .command("compare")
+                .description("compare the last N completed runs of both jobs: durations, time split, success rate, per-worker times, speedup")
+                .option("--last <n>", "how many completed runs of each job to compare", positiveInt("--last", 500), 5)
+                .addOption(new Option("--json", "the same as -o json").hideHelp())
+                .option("--chart <file>", "write a chart of the runs and per-worker times (.svg or .html)")
+                .option("--save-workload <file>", "write the per-worker median durations as a workload file for `npm run simulate -- --workload`")
+                .addOption(
+                    new Option("--workload-from <job>", "which job's worker durations --save-workload uses")
+                        .choices(["sequential", "parallel"])
+                        .default("sequential"),
+                ),
+        ),
     ).action(async (opts: CompareOptions) => {
         if (opts.chart !== undefined) chartFormat(opts.chart);
+        const json = opts.output === "json" || opts.json === true;
         const ctx = await resolve(opts, ["sequential", "parallel"]);
         const collected = [];
         for (const kind of ["sequential", "parallel"] as const) {
@@ -261,9 +331,9 @@ See cli/README.md.`,
             collected.push(await collectJob(ctx.client, target, opts.last, { pageSize: deps.pageSize }));
         }
         const report = buildCompareReport(ctx.host.host, opts.last, collected[0], collected[1]);
-        stdout.write(opts.json ? `${JSON.stringify(compareToJson(report), null, 2)}\n` : `\n${formatCompare(report)}`);
-        // With --json, stdout holds only the JSON: the notes go to stderr.
-        const notes = opts.json ? stderr : stdout;
+        stdout.write(json ? `${JSON.stringify(compareToJson(report), null, 2)}\n` : `\n${formatCompare(report)}`);
+        // With JSON, stdout holds only the JSON: the notes go to stderr.
+        const notes = json ? stderr : stdout;
         if (opts.chart !== undefined) {
             await fsp.writeFile(opts.chart, await renderChart(report, opts.chart));
             notes.write(`Chart written to ${opts.chart}\n`);
@@ -275,13 +345,53 @@ See cli/README.md.`,
         }
     });
 
+    addConnectionOptions(
+        program
+            .command("auth")
+            .description("authentication commands")
+            .command("describe")
+            .description("show which workspace and credential the tool uses and where each setting came from, then check them (as `databricks auth describe`)"),
+    ).action(async (opts: CommonOptions) => {
+        const ctx = await resolve(opts, []);
+        const me = await ctx.client.currentUser();
+        const user = me.userName ?? me.displayName ?? "(unknown)";
+        const settings = ATTRIBUTES.filter((a) => ctx.auth.attrs[a.name]).map((a) => ({
+            name: a.name,
+            value: "sensitive" in a && a.sensitive ? "********" : ctx.auth.attrs[a.name]!.value,
+            source: ctx.auth.attrs[a.name]!.source,
+        }));
+        if (opts.output === "json") {
+            const doc = {
+                host: ctx.host.host,
+                host_source: ctx.host.source,
+                user,
+                auth_type: ctx.credential.authType,
+                credential: ctx.credential.description,
+                profile: ctx.auth.profile?.name ?? null,
+                settings,
+            };
+            stdout.write(`${JSON.stringify(doc, null, 2)}\n`);
+            return;
+        }
+        const lines = [
+            `Host: ${ctx.host.host}`,
+            `User: ${user}`,
+            `Authenticated with: ${ctx.credential.authType} (${ctx.credential.description})`,
+            "-----",
+            "Current configuration:",
+            `  ✓ host: ${ctx.host.host} (from ${ctx.host.source})`,
+            ...(ctx.auth.profile ? [`  ✓ profile: ${ctx.auth.profile.name} (from ${ctx.auth.profile.source})`] : []),
+            ...settings.filter((s) => s.name !== "host").map((s) => `  ✓ ${s.name}: ${s.value} (from ${s.source})`),
+        ];
+        stdout.write(`${lines.join("\n")}\n`);
+    });
+
     try {
         await program.parseAsync(argv, { from: "user" });
         return exitCode;
     } catch (err) {
         if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT_OK : EXIT_ERROR;
-        if (credential) secrets.push(...credential.secrets());
-        for (const name of ["DATABRICKS_TOKEN", "ARM_CLIENT_SECRET"]) if (env[name]) secrets.push(env[name]!);
+        const secrets = [...(credential?.secrets() ?? []), ...sensitiveEnvValues(env)];
         if (err instanceof CliError) {
             stderr.write(`Error: ${redact(err.message, secrets)}\n`);
             return err.exitCode;

@@ -1,11 +1,13 @@
 /**
  * `jobs run`: triggers the jobs one after the other (never two at once on the shared cluster),
- * follows each run until it ends, and prints its URL, its life-cycle state transitions, the
- * elapsed time and the orchestrator's summary.
+ * with job parameter overrides when given, follows each run until it ends or the wait limit
+ * (--timeout, 20m as in `databricks jobs run-now`) passes, and prints its URL, its life-cycle state
+ * transitions, the elapsed time and the orchestrator's summary. A run that does not succeed ends
+ * with an `Error:` line on stderr naming job, run, state and the termination message.
  */
 import { ApiError, type JobsClient } from "./api";
-import { CliError, EXIT_OK, EXIT_RUN_FAILED } from "./errors";
-import { formatDuration, formatElapsed, formatRatio, table } from "./format";
+import { CliError, EXIT_OK, EXIT_RUN_FAILED, UsageError } from "./errors";
+import { formatDuration, formatElapsed, formatGoDuration, formatRatio, table } from "./format";
 import type { Progress, Writer } from "./progress";
 import { runResult, runTiming } from "./stats";
 import { orchestrateTask, summaryFromOutput, type OrchestratorSummary } from "./summary";
@@ -29,6 +31,8 @@ export interface RunContext {
     sleep: (ms: number) => Promise<void>;
     now: () => number;
     pollIntervalMs: number;
+    /** How long to wait for one run to end (--timeout). */
+    waitTimeoutMs: number;
     /** Called with the run page URL while a run is being waited on (for the Ctrl-C message). */
     onWaiting?: (url: string | undefined) => void;
 }
@@ -43,11 +47,57 @@ export function isTerminal(run: JobRun): boolean {
     return TERMINAL_STATES.has(lifeCycle(run));
 }
 
-/** "TERMINATED SUCCESS" for a finished run or task, else its life-cycle state. */
-export function stateLabel(run: { state?: { life_cycle_state?: string; result_state?: string }; status?: { state?: string } }): string {
+type StateFields = { state?: { life_cycle_state?: string; result_state?: string }; status?: { state?: string; termination_details?: { code?: string } } };
+
+/**
+ * "TERMINATED SUCCESS" for a finished run or task, else its life-cycle state. Without the
+ * deprecated `state`, the result is the termination code of `status` ("TERMINATED RUN_EXECUTION_ERROR").
+ */
+export function stateLabel(run: StateFields): string {
     const life = lifeCycle(run);
-    const result = run.state?.result_state;
+    const result = run.state ? run.state.result_state : run.status?.termination_details?.code;
     return result && (TERMINAL_STATES.has(life) || life === "TERMINATING") ? `${life} ${result}` : life;
+}
+
+/** Why a run ended as it did: `state.state_message`, else `status.termination_details.message`. */
+export function terminationMessage(run: JobRun): string | undefined {
+    return run.state?.state_message?.trim() || run.status?.termination_details?.message?.trim() || undefined;
+}
+
+/**
+ * Parses --param key=value overrides into job parameters; names the flag value at fault. Job
+ * parameter names are letters, digits, '_', '-' and '.'.
+ */
+export function parseJobParams(values: readonly string[]): Record<string, string> {
+    const params: Record<string, string> = {};
+    for (const value of values) {
+        const eq = value.indexOf("=");
+        const key = eq < 0 ? "" : value.slice(0, eq).trim();
+        if (eq < 0 || key === "") throw new UsageError(`--param '${value}' is not KEY=VALUE (e.g. --param max_workers=8)`);
+        if (!/^[A-Za-z0-9_.-]+$/.test(key)) throw new UsageError(`--param '${value}': job parameter names are letters, digits, '_', '-' and '.', got '${key}'`);
+        if (key in params) throw new UsageError(`--param ${key} is given twice ('${key}=${params[key]}' and '${value}')`);
+        params[key] = value.slice(eq + 1);
+    }
+    return params;
+}
+
+/**
+ * The overrides each job takes: a parameter goes to the jobs that define it; one that no job
+ * defines is an error naming the jobs' parameters.
+ */
+export function paramsByJob(params: Record<string, string>, jobs: readonly { target: JobTarget; job: Job }[]): Record<string, string>[] {
+    const defined = jobs.map(({ job }) => new Set((job.settings?.parameters ?? []).map((p) => p.name)));
+    for (const key of Object.keys(params)) {
+        if (!defined.some((names) => names.has(key))) {
+            const known = [...new Set(defined.flatMap((names) => [...names]))].sort();
+            const which = jobs.map(({ target, job }) => jobLabel(target, job)).join(" and ");
+            throw new UsageError(
+                `--param ${key}: ${which} ${jobs.length > 1 ? "have" : "has"} no job parameter '${key}'` +
+                    (known.length ? ` (job parameters: ${known.join(", ")})` : " (no job parameters)"),
+            );
+        }
+    }
+    return defined.map((names) => Object.fromEntries(Object.entries(params).filter(([key]) => names.has(key))));
 }
 
 /** "setup TERMINATED SUCCESS, orchestrate RUNNING". */
@@ -157,14 +207,19 @@ function errorExcerpt(error: string): string {
         .join("\n");
 }
 
-/** Waits until the run ends, logging each change of the run's or its tasks' states. */
-export async function waitForRun(ctx: RunContext, label: string, first: JobRun): Promise<{ run: JobRun; states: string[]; elapsedMs: number }> {
+/** Waits until the run ends or the wait limit passes, logging each change of the run's or its tasks' states. */
+export async function waitForRun(
+    ctx: RunContext,
+    label: string,
+    first: JobRun,
+): Promise<{ run: JobRun; states: string[]; elapsedMs: number; timedOut: boolean }> {
     const started = ctx.now();
     const progress = ctx.progress();
     const states: string[] = [];
     let lastKey = "";
     let lastLine = started;
     let run = first;
+    let timedOut = false;
     try {
         for (;;) {
             const life = lifeCycle(run);
@@ -183,13 +238,17 @@ export async function waitForRun(ctx: RunContext, label: string, first: JobRun):
             }
             progress.update(() => `${label}: ${state}  ${formatElapsed(ctx.now() - started)}${tasks ? `  (${tasks})` : ""}`);
             if (isTerminal(run)) break;
-            await ctx.sleep(ctx.pollIntervalMs);
+            if (ctx.now() - started >= ctx.waitTimeoutMs) {
+                timedOut = true;
+                break;
+            }
+            await ctx.sleep(Math.min(ctx.pollIntervalMs, Math.max(1, ctx.waitTimeoutMs - (ctx.now() - started))));
             run = await ctx.client.getRun(run.run_id);
         }
     } finally {
         progress.stop();
     }
-    return { run, states, elapsedMs: ctx.now() - started };
+    return { run, states, elapsedMs: ctx.now() - started, timedOut };
 }
 
 export interface RunOutcome {
@@ -198,14 +257,17 @@ export interface RunOutcome {
     run: JobRun;
     url: string;
     waited: boolean;
+    /** The wait limit passed before the run ended. */
+    timedOut: boolean;
     succeeded: boolean;
+    /** The job parameter overrides sent with run-now. */
+    params: Record<string, string>;
     summary?: OrchestratorSummary;
 }
 
-/** Triggers one job and, when `wait`, follows it to the end and prints its summary. */
-export async function runOne(ctx: RunContext, target: JobTarget, wait: boolean): Promise<RunOutcome> {
+/** Triggers one job and, when `wait`, follows it to the end (or the wait limit) and prints its summary. */
+export async function runOne(ctx: RunContext, target: JobTarget, job: Job, wait: boolean, params: Record<string, string> = {}): Promise<RunOutcome> {
     const { client, out } = ctx;
-    const job = await getJobChecked(client, target);
     const label = jobLabel(target, job);
 
     const active = await client.listRuns(target.id, { activeOnly: true, max: 5 });
@@ -217,14 +279,15 @@ export async function runOne(ctx: RunContext, target: JobTarget, wait: boolean):
         );
     }
 
-    const { run_id: runId } = await client.runNow(target.id);
-    out.write(`Triggered ${label}: run ${runId}\n`);
+    const { run_id: runId } = await client.runNow(target.id, params);
+    const overrides = Object.entries(params).map(([k, v]) => `${k}=${v}`);
+    out.write(`Triggered ${label}: run ${runId}${overrides.length ? ` with job parameters ${overrides.join(", ")}` : ""}\n`);
     let run = await client.getRun(runId);
     const url = runPageUrl(client, target.id, run);
     out.write(`Run URL: ${url}\n`);
     if (!wait) {
         out.write(`Not waiting (--no-wait); the run goes on in the workspace.\n\n`);
-        return { target, job, run, url, waited: false, succeeded: true };
+        return { target, job, run, url, waited: false, timedOut: false, succeeded: true, params };
     }
 
     out.write("\n");
@@ -232,12 +295,19 @@ export async function runOne(ctx: RunContext, target: JobTarget, wait: boolean):
     const waited = await waitForRun(ctx, label, run);
     ctx.onWaiting?.(undefined);
     run = waited.run;
+    if (waited.timedOut) {
+        out.write(
+            `\nStopped waiting after ${formatGoDuration(ctx.waitTimeoutMs)} (--timeout); run ${run.run_id} is ${stateLabel(run)} and goes on in the workspace: ${url}\n\n`,
+        );
+        return { target, job, run, url, waited: true, timedOut: true, succeeded: false, params };
+    }
     const result = runResult(run);
     const timing = runTiming(run);
     const duration = timing.duration > 0 ? timing.duration : waited.elapsedMs / 1000;
     const transitions = [...waited.states.slice(0, -1), stateLabel(run)].join(" -> ");
     out.write(`\nRun ${run.run_id}: ${transitions} in ${formatDuration(duration)}\n`);
-    if (result !== "SUCCESS" && run.state?.state_message) out.write(`State message: ${run.state.state_message}\n`);
+    const message = terminationMessage(run);
+    if (result !== "SUCCESS" && message) out.write(`State message: ${message}\n`);
 
     const found = await fetchSummary(client, run);
     if (found.summary) {
@@ -251,17 +321,45 @@ export async function runOne(ctx: RunContext, target: JobTarget, wait: boolean):
         out.write(`\nError of task orchestrate:\n${errorExcerpt(found.error)}\n`);
     }
     out.write("\n");
-    return { target, job, run, url, waited: true, succeeded: result === "SUCCESS", summary: found.summary };
+    return { target, job, run, url, waited: true, timedOut: false, succeeded: result === "SUCCESS", params, summary: found.summary };
+}
+
+/** The `Error:` line for a run that did not succeed: job, run, state and the termination message. */
+export function failureLine(o: RunOutcome, waitTimeoutMs: number): string {
+    const where = `${jobLabel(o.target, o.job)} run ${o.run.run_id}`;
+    if (o.timedOut) {
+        return `Error: timed out after ${formatGoDuration(waitTimeoutMs)} waiting for ${where}: it is ${stateLabel(o.run)} and goes on in the workspace (${o.url})`;
+    }
+    const message = terminationMessage(o.run);
+    return `Error: ${where} ended ${stateLabel(o.run)}${message ? `: ${message}` : ""}`;
+}
+
+export interface RunJobsResult {
+    exitCode: number;
+    outcomes: RunOutcome[];
 }
 
 /**
- * Runs the targets one after the other and returns the exit status: 0 when every run ended in
- * SUCCESS (or was not waited for), 1 otherwise. A failed first job does not stop the second.
+ * Checks that every job exists and takes the parameters, then runs the targets one after the
+ * other: 0 when every run ended in SUCCESS (or was not waited for), 1 otherwise. A failed run
+ * does not stop the next job; a run still going at the wait limit does (the next would share the
+ * cluster with it).
  */
-export async function runJobs(ctx: RunContext, targets: readonly JobTarget[], wait: boolean): Promise<number> {
+export async function runJobs(ctx: RunContext, targets: readonly JobTarget[], wait: boolean, params: Record<string, string> = {}): Promise<RunJobsResult> {
+    const jobs: { target: JobTarget; job: Job }[] = [];
+    for (const target of targets) jobs.push({ target, job: await getJobChecked(ctx.client, target) });
+    const overrides = paramsByJob(params, jobs);
     const outcomes: RunOutcome[] = [];
-    for (const target of targets) outcomes.push(await runOne(ctx, target, wait));
-    if (!wait) return EXIT_OK;
+    for (const [i, { target, job }] of jobs.entries()) {
+        const outcome = await runOne(ctx, target, job, wait, overrides[i]);
+        outcomes.push(outcome);
+        if (outcome.timedOut && i < jobs.length - 1) {
+            const rest = jobs.slice(i + 1).map((j) => jobLabel(j.target, j.job));
+            ctx.err.write(`Not starting ${rest.join(", ")}: run ${outcome.run.run_id} is still going and they would share the cluster.\n`);
+            break;
+        }
+    }
+    if (!wait) return { exitCode: EXIT_OK, outcomes };
 
     if (outcomes.length > 1) {
         ctx.out.write(
@@ -271,17 +369,15 @@ export async function runJobs(ctx: RunContext, targets: readonly JobTarget[], wa
                     o.target.kind ?? "job",
                     o.target.id,
                     o.run.run_id,
-                    runResult(o.run),
+                    o.timedOut ? `${lifeCycle(o.run)} (timed out)` : runResult(o.run),
                     formatDuration(runTiming(o.run).duration),
                     o.summary ? `${o.summary.workers.filter((w) => w.status === "SUCCEEDED").length}/${o.summary.workers.length} succeeded` : "-",
                 ]),
                 ["left", "right", "right", "left", "right", "left"],
             )}\n`,
         );
-        const seq = outcomes.find((o) => o.target.kind === "sequential");
-        const par = outcomes.find((o) => o.target.kind === "parallel");
-        if (seq?.succeeded && par?.succeeded) {
-            const ratio = runTiming(seq.run).duration / runTiming(par.run).duration;
+        const ratio = speedup(outcomes);
+        if (ratio !== undefined) {
             ctx.out.write(
                 `\nParallel/sequential speedup on this pair of runs: ${formatRatio(ratio)} ` +
                     `(\`npm run jobs -- compare\` gives the spread over several runs).\n`,
@@ -289,11 +385,37 @@ export async function runJobs(ctx: RunContext, targets: readonly JobTarget[], wa
         }
     }
     const failed = outcomes.filter((o) => !o.succeeded);
-    if (failed.length > 0) {
-        ctx.out.write(
-            `${outcomes.length > 1 ? "\n" : ""}${failed.map((o) => `${jobLabel(o.target, o.job)} run ${o.run.run_id} ended ${stateLabel(o.run)}`).join("\n")}\n`,
-        );
-        return EXIT_RUN_FAILED;
-    }
-    return EXIT_OK;
+    for (const o of failed) ctx.err.write(`${failureLine(o, ctx.waitTimeoutMs)}\n`);
+    return { exitCode: failed.length > 0 || outcomes.length < jobs.length ? EXIT_RUN_FAILED : EXIT_OK, outcomes };
+}
+
+/** Sequential over parallel duration, when both ran and succeeded. */
+export function speedup(outcomes: readonly RunOutcome[]): number | undefined {
+    const seq = outcomes.find((o) => o.target.kind === "sequential");
+    const par = outcomes.find((o) => o.target.kind === "parallel");
+    if (!seq?.succeeded || !par?.succeeded) return undefined;
+    return runTiming(seq.run).duration / runTiming(par.run).duration;
+}
+
+/** The `run -o json` document: one entry per triggered run, the full runs/get answer included. */
+export function runsToJson(outcomes: readonly RunOutcome[]): unknown {
+    return {
+        runs: outcomes.map((o) => ({
+            job: o.target.kind ?? null,
+            job_id: o.target.id,
+            job_name: o.job.settings?.name ?? null,
+            run_id: o.run.run_id,
+            run_page_url: o.url,
+            waited: o.waited,
+            timed_out: o.timedOut,
+            life_cycle_state: lifeCycle(o.run),
+            result_state: o.waited && !o.timedOut ? runResult(o.run) : null,
+            termination_message: terminationMessage(o.run) ?? null,
+            duration_seconds: o.waited && !o.timedOut ? runTiming(o.run).duration : null,
+            job_parameters: o.params,
+            summary: o.summary ?? null,
+            run: o.run,
+        })),
+        speedup: speedup(outcomes) ?? null,
+    };
 }

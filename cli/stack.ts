@@ -23,6 +23,17 @@ export type StackReader = (stack: string) => Promise<unknown>;
 
 const FALLBACK_HINT = "pass the job ids with --sequential-job-id/--parallel-job-id (or --job-id for run) and the workspace with --host or DATABRICKS_HOST";
 
+/** The stack's outputs cannot be had; `reason` says why, the message also what to do instead. */
+export class StackOutputsError extends CliError {
+    constructor(
+        readonly reason: string,
+        hint: string = FALLBACK_HINT,
+    ) {
+        super(`${reason}; ${hint}`);
+        this.name = "StackOutputsError";
+    }
+}
+
 /** Runs the pulumi CLI (found on env.PATH) and parses its JSON. */
 export function pulumiStackReader(env: Env, cwd?: string): StackReader {
     return (stack) =>
@@ -37,9 +48,7 @@ export function pulumiStackReader(env: Env, cwd?: string): StackReader {
                     if (err) {
                         const code = (err as NodeJS.ErrnoException).code;
                         if (code === "ENOENT") {
-                            reject(
-                                new CliError(`cannot read the outputs of stack '${stack}': the pulumi CLI is not installed or not on PATH; ${FALLBACK_HINT}`),
-                            );
+                            reject(new StackOutputsError(`cannot read the outputs of stack '${stack}': the pulumi CLI is not installed or not on PATH`));
                             return;
                         }
                         const detail = String(stderr || err.message)
@@ -47,13 +56,13 @@ export function pulumiStackReader(env: Env, cwd?: string): StackReader {
                             .split("\n")
                             .slice(0, 3)
                             .join(" ");
-                        reject(new CliError(`\`${cmd}\` failed: ${detail}. Check --stack and \`pulumi login\`, or ${FALLBACK_HINT}`));
+                        reject(new StackOutputsError(`\`${cmd}\` failed: ${detail}`, `check --stack and \`pulumi login\`, or ${FALLBACK_HINT}`));
                         return;
                     }
                     try {
                         resolve(JSON.parse(String(stdout)));
                     } catch {
-                        reject(new CliError(`\`${cmd}\` did not print JSON; ${FALLBACK_HINT}`));
+                        reject(new StackOutputsError(`\`${cmd}\` did not print JSON`));
                     }
                 },
             );
@@ -64,8 +73,9 @@ export function pulumiStackReader(env: Env, cwd?: string): StackReader {
 export async function loadStackOutputs(stack: string, reader: StackReader): Promise<StackOutputs> {
     const raw = await reader(stack);
     if (raw === null || typeof raw !== "object" || Array.isArray(raw) || Object.keys(raw).length === 0) {
-        throw new CliError(
-            `stack '${stack}' has no outputs: deploy it first (\`pulumi up --stack ${stack}\`), choose another with --stack, or ${FALLBACK_HINT}`,
+        throw new StackOutputsError(
+            `stack '${stack}' has no outputs`,
+            `deploy it first (\`pulumi up --stack ${stack}\`), choose another with --stack, or ${FALLBACK_HINT}`,
         );
     }
     const obj = raw as Record<string, unknown>;

@@ -54,6 +54,8 @@ export interface JobRun extends RunTimes {
     run_type?: string;
     trigger?: string;
     tasks?: RunTask[];
+    /** The job parameters the run used: [{name, default, value}]. */
+    job_parameters?: (JobParameter & { value?: string })[];
     next_page_token?: string;
 }
 
@@ -72,9 +74,21 @@ export interface RunOutput {
     logs?: string;
 }
 
+export interface JobParameter {
+    name: string;
+    default?: string;
+}
+
 export interface Job {
     job_id: number;
-    settings?: { name?: string; tasks?: { task_key: string }[] };
+    created_time?: number;
+    settings?: { name?: string; tasks?: { task_key: string }[]; parameters?: JobParameter[] };
+}
+
+export interface JobsListResponse {
+    jobs?: Job[];
+    has_more?: boolean;
+    next_page_token?: string;
 }
 
 export interface RunNowResponse {

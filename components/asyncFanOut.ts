@@ -1,114 +1,188 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import type { TaskCompute } from "./compute";
-import type { ApiTokenSource, ScheduleConfig } from "./config";
+import { AsyncFanOutConfig, EXECUTION_CONTEXT_LIMIT, WORKSPACE_CONCURRENT_RUN_LIMIT } from "./config";
 import { NotebookJob } from "./jobs";
+import type { JobKind } from "./naming";
 import { uploadNotebook } from "./notebooks";
-import { DISPATCH_LIBRARY, OrchestratedWorker, readNotebook, renderAsyncWorker, renderDispatcher } from "./render";
+import { DISPATCH_LIBRARY, readNotebook, renderDispatcher } from "./render";
+
+/** A table as the fan-out needs it: `catalog.schema.table` for triggers, backquoted for SQL. */
+export interface TableName {
+    readonly name: string;
+    readonly quoted: string;
+}
 
 export interface AsyncFanOutArgs {
     /** The environment's workspace folder (from EtlNotebooks). */
     readonly folder: databricks.Directory;
-    /** The deployed workers and their default arguments. */
-    readonly workers: pulumi.Input<OrchestratedWorker[]>;
-    readonly workerJobName: pulumi.Input<string>;
-    readonly dispatcherJobName: pulumi.Input<string>;
+    /** Each worker's deployed notebook, by worker name: the task of that worker's job. */
+    readonly workerNotebookPaths: Readonly<Record<string, pulumi.Input<string>>>;
+    /** The workers' default widget values; an entry's `parameters` may set these and no others. */
+    readonly workerArguments: Readonly<Record<string, string>>;
+    readonly jobName: (kind: JobKind) => string;
     readonly setupNotebookPath: pulumi.Input<string>;
-    /** Setup parameters, including the state table, so the dispatcher's first run creates it. */
+    /** Setup parameters, including the state and lease tables, so the dispatcher's first run creates them. */
     readonly setupParameters: pulumi.Input<Record<string, pulumi.Input<string>>>;
     readonly compute: TaskCompute;
-    readonly dispatcherSchedule: ScheduleConfig;
-    readonly concurrencyCap: number;
-    readonly maxAttempts: number;
-    /** Fully qualified, quoted state and run-log tables. */
-    readonly stateTable: string;
-    readonly runLogTable: string;
-    readonly apiTokenSource: ApiTokenSource;
+    /** The shared cluster, whose execution contexts the dispatcher counts; undefined with job clusters. */
+    readonly clusterId?: pulumi.Input<string>;
+    readonly config: AsyncFanOutConfig;
+    readonly stateTable: TableName;
+    readonly leaseTable: TableName;
+    readonly runLogTable: TableName;
     readonly secretScope: pulumi.Input<string>;
-    readonly apiTokenSecret: string;
     readonly workspaceUrl: pulumi.Input<string>;
-    readonly notebookTimeoutSeconds: number;
     readonly jobTimeoutSeconds: number;
     readonly notificationEmails: readonly string[];
     readonly tags: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
+/** A dispatcher pass takes seconds; its job's timeout is also how long a crashed pass can hold the lease. */
+export const DISPATCHER_TIMEOUT_SECONDS = 1800;
+/** The smallest gap the table update trigger allows between two runs it starts (Jobs API: at least 60). */
+export const MIN_SECONDS_BETWEEN_TRIGGERS = 60;
+
+/** Job parameters of a worker's job: its widgets, plus what the dispatcher sets per entry. */
+export function workerJobParameters(workerArguments: Readonly<Record<string, string>>): Record<string, string> {
+    return { ...workerArguments, orchestration_mode: "async_task", run_id: "{{job.run_id}}", attempt: "1", entry_key: "" };
+}
+
+/**
+ * A job id as a Run Job task takes it: a number. Job ids are numeric strings; a placeholder id (Pulumi's
+ * mock runtime in the offline plan and tests) is passed through unchanged so the plan stays readable.
+ */
+export function runJobTaskJobId(jobId: string): number {
+    return (/^\d+$/.test(jobId) ? Number(jobId) : jobId) as number;
+}
+
+/**
+ * The dispatcher job's trigger: a run when the state table (a producer's INSERT, a pass's own writes) or
+ * the run log (a worker logging its end) changes, at most one a minute. No wait-after-last-change, which
+ * would hold the first run back by at least 60 s more and keep postponing it under a steady trickle.
+ * `condition` is set although the Jobs API does not return it on read (databricks/cli#6442, which may
+ * show as a change in previews): its default is not documented, and ALL_UPDATED would wait for a
+ * worker's end before an INSERT could start a run.
+ */
+export function dispatcherTrigger(tables: readonly string[], pauseStatus: string): databricks.types.input.JobTrigger {
+    return {
+        pauseStatus,
+        tableUpdate: { tableNames: [...tables], condition: "ANY_UPDATED", minTimeBetweenTriggersSeconds: MIN_SECONDS_BETWEEN_TRIGGERS },
+    };
+}
+
 /**
  * The asynchronous fan-out, for workloads too big for one driver: producers INSERT entries into a
- * state table; a scheduled dispatcher submits them as runs of a worker job through the Jobs API, up
- * to a concurrency cap, records their run ids and later reads their outcomes back. No run is held
- * open while workers run.
+ * state table; a dispatcher submits them as runs of their worker's job through the Jobs API, up to a
+ * cap, records their run ids and later reads their outcomes back. No run is held open while workers run.
+ *
+ * Each worker has its own job whose one task is the worker notebook, so a run holds exactly one
+ * execution context (a router task calling dbutils.notebook.run would hold two). The dispatcher job
+ * starts on updates of the state table and the run log; a job has one trigger or one schedule, so a
+ * separate safety-net job runs it on a schedule through a Run Job task (which needs no compute), and
+ * both kinds of run queue behind each other in the one dispatcher job.
  */
 export class AsyncFanOut extends pulumi.ComponentResource {
-    public readonly workerJob: NotebookJob;
+    public readonly workerJobs: Record<string, NotebookJob> = {};
     public readonly dispatcherJob: NotebookJob;
+    public readonly safetyNetJob: databricks.Job;
 
     constructor(name: string, args: AsyncFanOutArgs, opts?: pulumi.ComponentResourceOptions) {
         super("orchestration:async:AsyncFanOut", name, {}, opts);
+        const { config } = args;
 
-        const workerNames = pulumi.output(args.workers).apply((workers) => workers.map((w) => w.name));
-        const router = uploadNotebook(
-            name,
-            args.folder,
-            "async/run_worker",
-            pulumi.output(args.workers).apply((workers) => renderAsyncWorker(workers, args.notebookTimeoutSeconds)),
-            this,
-        );
-        this.workerJob = new NotebookJob(
-            `${name}-worker`,
-            {
-                jobName: args.workerJobName,
-                description: "One state-table entry: runs the worker named by the `worker` parameter. Submitted by the dispatcher.",
-                task: { key: "worker", notebookPath: router.path },
-                parameters: { worker: "", parameters: "{}", entry_key: "", run_id: "{{job.run_id}}" },
-                compute: args.compute,
-                maxConcurrentRuns: args.concurrencyCap,
-                timeoutSeconds: args.jobTimeoutSeconds,
-                notificationEmails: args.notificationEmails,
-                tags: args.tags,
-            },
-            { parent: this },
-        );
+        for (const [worker, notebookPath] of Object.entries(args.workerNotebookPaths)) {
+            this.workerJobs[worker] = new NotebookJob(
+                `${name}-${worker}`,
+                {
+                    jobName: args.jobName(`async-${worker}`),
+                    description: `Runs the ${worker} worker for one state-table entry; submitted by the asynchronous fan-out's dispatcher.`,
+                    task: { key: worker, notebookPath },
+                    parameters: workerJobParameters(args.workerArguments),
+                    compute: args.compute,
+                    maxConcurrentRuns: config.concurrencyCap,
+                    timeoutSeconds: args.jobTimeoutSeconds,
+                    notificationEmails: args.notificationEmails,
+                    tags: args.tags,
+                },
+                { parent: this },
+            );
+        }
 
         const library = uploadNotebook(name, args.folder, DISPATCH_LIBRARY, readNotebook(DISPATCH_LIBRARY), this);
+        const workerJobIds = pulumi.all(Object.fromEntries(Object.entries(this.workerJobs).map(([worker, job]) => [worker, job.jobId])));
         const dispatcher = uploadNotebook(
             name,
             args.folder,
             "async/dispatcher",
-            pulumi.all([this.workerJob.jobId, workerNames, args.secretScope, args.workspaceUrl]).apply(([workerJobId, names, secretScope, workspaceUrl]) =>
+            pulumi.all([workerJobIds, args.clusterId, args.secretScope, args.workspaceUrl]).apply(([jobIds, clusterId, secretScope, workspaceUrl]) =>
                 renderDispatcher({
-                    workerJobId,
-                    stateTable: args.stateTable,
-                    runLogTable: args.runLogTable,
-                    workerNames: names,
-                    concurrencyCap: args.concurrencyCap,
-                    maxAttempts: args.maxAttempts,
-                    apiTokenSource: args.apiTokenSource,
+                    workerJobs: Object.fromEntries(
+                        Object.entries(jobIds).map(([worker, jobId]) => [worker, { jobId, parameters: Object.keys(args.workerArguments) }]),
+                    ),
+                    clusterId,
+                    contextLimit: EXECUTION_CONTEXT_LIMIT,
+                    workspaceTaskRunLimit: WORKSPACE_CONCURRENT_RUN_LIMIT,
+                    stateTable: args.stateTable.quoted,
+                    leaseTable: args.leaseTable.quoted,
+                    runLogTable: args.runLogTable.quoted,
+                    concurrencyCap: config.concurrencyCap,
+                    maxAttempts: config.maxAttempts,
+                    deadlineSeconds: config.entryDeadlineSeconds,
+                    leaseSeconds: DISPATCHER_TIMEOUT_SECONDS,
+                    apiTokenSource: config.apiTokenSource,
                     secretScope,
-                    apiTokenSecret: args.apiTokenSecret,
+                    apiTokenSecret: config.apiTokenSecret,
                     workspaceUrl,
                 }),
             ),
             this,
         );
+        const schedule = config.dispatcherSchedule;
         this.dispatcherJob = new NotebookJob(
             `${name}-dispatcher`,
             {
-                jobName: args.dispatcherJobName,
-                description: "One dispatcher pass over the state table: monitor running entries, submit pending ones up to the cap.",
+                jobName: args.jobName("async-dispatcher"),
+                description:
+                    "One dispatcher pass over the state table: monitor running entries, submit waiting ones up to the cap. " +
+                    "Started by updates of the state table and the run log, and by the safety-net job.",
                 setup: { notebookPath: args.setupNotebookPath, parameters: args.setupParameters },
                 task: { key: "dispatch", notebookPath: dispatcher.path },
-                parameters: {},
+                parameters: { run_id: "{{job.run_id}}" },
                 compute: args.compute,
-                schedule: args.dispatcherSchedule,
+                trigger: config.tableTrigger ? dispatcherTrigger([args.stateTable.name, args.runLogTable.name], schedule.pauseStatus) : undefined,
                 maxConcurrentRuns: 1,
-                timeoutSeconds: Math.min(args.jobTimeoutSeconds, 3600),
+                timeoutSeconds: DISPATCHER_TIMEOUT_SECONDS,
                 notificationEmails: args.notificationEmails,
                 tags: args.tags,
             },
             { parent: this, dependsOn: [library] },
         );
 
-        this.registerOutputs({ workerJobId: this.workerJob.jobId, dispatcherJobId: this.dispatcherJob.jobId });
+        const emails = args.notificationEmails.length > 0 ? [...args.notificationEmails] : undefined;
+        this.safetyNetJob = new databricks.Job(
+            `${name}-safety-net-job`,
+            {
+                name: args.jobName("async-safety-net"),
+                description:
+                    "Runs the dispatcher job on a schedule, so entries move even when no table update started it (a job has one trigger or one schedule).",
+                tasks: [{ taskKey: "dispatch", runJobTask: { jobId: this.dispatcherJob.jobId.apply(runJobTaskJobId) } }],
+                schedule: { quartzCronExpression: schedule.quartzCronExpression, timezoneId: schedule.timezoneId, pauseStatus: schedule.pauseStatus },
+                maxConcurrentRuns: 1,
+                // A scheduled run while the last one still waits for its dispatcher run would only add another pass.
+                queue: { enabled: false },
+                // Waiting in the dispatcher job's queue behind a triggered pass, then its own pass.
+                timeoutSeconds: 2 * DISPATCHER_TIMEOUT_SECONDS,
+                emailNotifications: emails ? { onFailures: emails, noAlertForSkippedRuns: true } : undefined,
+                tags: args.tags,
+            },
+            { parent: this },
+        );
+
+        this.registerOutputs({
+            workerJobIds: workerJobIds,
+            dispatcherJobId: this.dispatcherJob.jobId,
+            safetyNetJobId: this.safetyNetJob.id,
+        });
     }
 }

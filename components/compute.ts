@@ -2,6 +2,113 @@ import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import type { ComputeMode } from "./config";
 
+/**
+ * The oldest Databricks runtime the notebooks run on, and why: each entry is a feature they use and the
+ * runtime that brought it (Databricks Runtime release notes and SQL reference).
+ */
+export const RUNTIME_REQUIREMENTS: readonly { readonly since: readonly [number, number]; readonly feature: string }[] = [
+    { since: [13, 3], feature: "named parameter markers in spark.sql(query, args=...) (PySpark 3.4: Databricks Runtime 13.3 LTS)" },
+    { since: [12, 2], feature: "MERGE ... WHEN NOT MATCHED BY SOURCE THEN DELETE (Databricks Runtime 12.2 LTS)" },
+    { since: [11, 3], feature: "Unity Catalog three-part table names (Databricks Runtime 11.3 LTS)" },
+];
+
+/** The runtime the stack pins when sparkVersion is not set: the newest LTS (Spark 4.0), supported until October 2028. */
+export const DEFAULT_SPARK_VERSION = "17.3.x-scala2.13";
+
+/**
+ * End of support of the LTS runtimes the notebooks run on (https://learn.microsoft.com/azure/databricks/release-notes/runtime/,
+ * "Supported Databricks Runtime LTS releases"), for a notice when the pinned runtime passes it.
+ */
+export const LTS_END_OF_SUPPORT: Readonly<Record<string, string>> = {
+    "13.3": "2026-08-22",
+    "14.3": "2027-02-01",
+    "15.4": "2027-08-19",
+    "16.4": "2028-05-09",
+    "17.3": "2028-10-22",
+};
+
+/** A notice when the runtime is an LTS past its end of support on `today` (YYYY-MM-DD), else undefined. */
+export function runtimeSupportNotice(key: string, today: string): string | undefined {
+    const runtime = parseSparkVersion(key);
+    const end = runtime && LTS_END_OF_SUPPORT[`${runtime.major}.${runtime.minor}`];
+    if (!end || today <= end) {
+        return undefined;
+    }
+    return `sparkVersion ${key}: Databricks Runtime ${runtime.major}.${runtime.minor} LTS reached its end of support on ${end}; pin a newer LTS (the default is ${DEFAULT_SPARK_VERSION})`;
+}
+
+export interface SparkRuntime {
+    readonly major: number;
+    readonly minor: number;
+    /** Machine learning runtime (`-cpu-ml-`, `-gpu-ml-`). */
+    readonly ml: boolean;
+    readonly gpu: boolean;
+}
+
+/** A runtime key as the Clusters API lists them, e.g. 17.3.x-scala2.13, 15.4.x-photon-scala2.12, 15.4.x-cpu-ml-scala2.12. */
+export function parseSparkVersion(key: string): SparkRuntime | undefined {
+    const match = /^(\d+)\.(\d+)\.x-((?:[a-z0-9]+-)*)scala2\.1[23]$/.exec(key);
+    if (!match) {
+        return undefined;
+    }
+    const variant = match[3];
+    return { major: Number(match[1]), minor: Number(match[2]), ml: /(^|-)ml-$/.test(variant), gpu: /(^|-)gpu-/.test(variant) };
+}
+
+/** What is wrong with a sparkVersion key for these notebooks, or undefined when it suits them. */
+export function sparkVersionProblem(key: string): string | undefined {
+    const runtime = parseSparkVersion(key);
+    if (!runtime) {
+        return `a Databricks runtime key such as ${DEFAULT_SPARK_VERSION} (<major>.<minor>.x[-<variant>]-scala<2.12|2.13>, as the Clusters API's spark-versions lists)`;
+    }
+    const older = RUNTIME_REQUIREMENTS.filter(({ since: [major, minor] }) => runtime.major < major || (runtime.major === major && runtime.minor < minor));
+    if (older.length > 0) {
+        const [major, minor] = RUNTIME_REQUIREMENTS[0].since;
+        return `Databricks Runtime ${major}.${minor} LTS or later: runtime ${runtime.major}.${runtime.minor} lacks ${older.map((r) => r.feature).join("; ")}`;
+    }
+    return undefined;
+}
+
+export interface AccessModeInput {
+    readonly mode: ComputeMode;
+    readonly dataSecurityMode: string;
+    readonly sparkVersion: string;
+    readonly catalog: string;
+}
+
+/**
+ * Combinations of access mode, runtime, compute mode and catalog that Databricks refuses or that
+ * cannot run these notebooks, as [config key, what is expected] pairs. A single node adds no rule:
+ * Databricks accepts single-node clusters with standard access mode (USER_ISOLATION, the default)
+ * since May 2025 (terraform-provider-databricks#4778), and with dedicated access mode.
+ */
+export function accessModeProblems(compute: AccessModeInput): [key: string, expected: string][] {
+    const problems: [string, string][] = [];
+    const runtime = parseSparkVersion(compute.sparkVersion);
+    if (compute.dataSecurityMode === "USER_ISOLATION" && (runtime?.ml || runtime?.gpu)) {
+        // https://learn.microsoft.com/azure/databricks/compute/standard-limitations
+        problems.push([
+            "sparkVersion",
+            "a runtime without the machine learning or GPU variant with dataSecurityMode USER_ISOLATION (standard access mode supports neither); use SINGLE_USER with computeMode perJob for one",
+        ]);
+    }
+    if (compute.dataSecurityMode === "SINGLE_USER" && compute.mode === "shared") {
+        problems.push([
+            "dataSecurityMode",
+            "USER_ISOLATION with computeMode shared: a SINGLE_USER (dedicated) all-purpose cluster must be assigned to one user (single_user_name) and every job run on it " +
+                "would have to run as that user; use computeMode perJob for dedicated job clusters",
+        ]);
+    }
+    if (compute.dataSecurityMode === "NONE" && compute.catalog !== "hive_metastore") {
+        // https://learn.microsoft.com/azure/databricks/compute/access-mode-limitations: no-isolation shared does not support Unity Catalog.
+        problems.push([
+            "dataSecurityMode",
+            `USER_ISOLATION or SINGLE_USER: catalog '${compute.catalog}' is a Unity Catalog catalog, which a no-isolation (NONE) cluster cannot read; NONE works only with catalog hive_metastore`,
+        ]);
+    }
+    return problems;
+}
+
 /** Single-node Spark settings, as the Databricks UI sets them for "Single node" compute. */
 export const SINGLE_NODE_SPARK_CONF: Readonly<Record<string, string>> = {
     "spark.databricks.cluster.profile": "singleNode",
@@ -62,8 +169,8 @@ export interface EtlComputeArgs extends ClusterShape {
     /** `shared`: one all-purpose cluster both jobs run on; `perJob`: identical job clusters per job. */
     readonly mode: ComputeMode;
     readonly clusterName: string;
-    /** Spark runtime; the workspace's latest LTS when unset. */
-    readonly sparkVersion?: pulumi.Input<string>;
+    /** Spark runtime key, pinned in the stack's configuration (DEFAULT_SPARK_VERSION unless set). */
+    readonly sparkVersion: pulumi.Input<string>;
     /** VM size; the smallest with local disk when unset. */
     readonly nodeType?: pulumi.Input<string>;
     readonly autoterminationMinutes: number;
@@ -82,9 +189,9 @@ export class EtlCompute extends pulumi.ComponentResource {
     constructor(name: string, args: EtlComputeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("orchestration:compute:EtlCompute", name, {}, opts);
 
-        const sparkVersion = args.sparkVersion
-            ? pulumi.output(args.sparkVersion)
-            : databricks.getSparkVersionOutput({ longTermSupport: true, latest: true }, { parent: this }).id;
+        // Pinned, never looked up as "the latest LTS": that lookup changes when Databricks publishes a new
+        // LTS, and the next `pulumi up` would then restart the shared cluster on an untested runtime.
+        const sparkVersion = pulumi.output(args.sparkVersion);
         const nodeType = args.nodeType ? pulumi.output(args.nodeType) : databricks.getNodeTypeOutput({ localDisk: true }, { parent: this }).id;
         this.spec = pulumi.all([sparkVersion, nodeType]).apply(([version, node]) => clusterSpec(args, version, node));
 

@@ -2,9 +2,21 @@
  * The stack's configuration, read once into a typed, validated object. Every problem is reported
  * together, each naming the key, the value and what is expected, before any resource is declared.
  */
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
-import { environmentNames, EnvironmentNames, vaultNameProblem, VAULT_NAME_MAX_LENGTH, VAULT_SUFFIX_LENGTH } from "./naming";
-import { quartzCronProblem } from "./quartz";
+import { declaredConfigKeys, findUnknownConfigKeys } from "./configKeys";
+import {
+    environmentNames,
+    EnvironmentNames,
+    nameSegmentProblem,
+    RESERVED_TAGS,
+    slug,
+    vaultNameProblem,
+    VAULT_NAME_MAX_LENGTH,
+    VAULT_SUFFIX_LENGTH,
+} from "./naming";
+import { accessModeProblems, DEFAULT_SPARK_VERSION, runtimeSupportNotice, sparkVersionProblem } from "./compute";
+import { firstScheduleOverlap, quartzCronProblem } from "./quartz";
 import { WORKER_NAMES } from "./workers";
 
 /** Each notebook run holds one of the cluster's 145 execution contexts; the orchestrator holds one. */
@@ -16,6 +28,11 @@ export const MAX_AUTOTERMINATION_MINUTES = 120;
 export type DeploymentMode = "development" | "production";
 export type ComputeMode = "shared" | "perJob";
 
+/**
+ * Auth types of the Databricks provider (components/workspace.ts, databricksProviderAuth). The GitHub
+ * workflows set github-oidc-azure for their run, so the provider mints its own tokens from GitHub's
+ * OIDC token for as long as `pulumi up` takes; azure-cli suits a developer after `az login`.
+ */
 export const DATABRICKS_AUTH_TYPES = ["azure-cli", "azure-client-secret", "azure-msi", "github-oidc-azure", "env-oidc", "databricks-cli"] as const;
 export type DatabricksAuthType = (typeof DATABRICKS_AUTH_TYPES)[number];
 
@@ -34,8 +51,8 @@ export type WorkspaceConfig =
 
 export interface ComputeConfig {
     readonly mode: ComputeMode;
-    /** Spark runtime; the latest LTS of the workspace when undefined. */
-    readonly sparkVersion?: string;
+    /** Spark runtime key, pinned: a new LTS never changes the cluster unless the configuration does. */
+    readonly sparkVersion: string;
     /** VM size; the smallest with local disk when undefined. */
     readonly nodeType?: string;
     readonly singleNode: boolean;
@@ -82,16 +99,23 @@ export interface JobsConfig {
 
 export type ApiTokenSource = "context" | "secretScope";
 
-/** The asynchronous fan-out: a state table, a worker job and a scheduled dispatcher (off by default). */
+/** The asynchronous fan-out: a state table, one job per worker, a dispatcher and its safety net (off by default). */
 export interface AsyncFanOutConfig {
     readonly enabled: boolean;
     /** State table name inside the stack's schema. */
     readonly stateTable: string;
+    /** The dispatcher's lease table, beside the state table: `<stateTable>_lease`. */
+    readonly leaseTable: string;
+    /** Start the dispatcher when the state table or the run log changes (a table update trigger). */
+    readonly tableTrigger: boolean;
+    /** The safety-net schedule that runs the dispatcher even when no table changed. */
     readonly dispatcherSchedule: ScheduleConfig;
-    /** Most job runs active in the workspace after a dispatcher pass. */
+    /** Most worker-job runs active at once, whoever started them. */
     readonly concurrencyCap: number;
-    /** Submissions per entry before it stays FAILED. */
+    /** Submissions per entry before it stays FAILED or TIMED_OUT. */
     readonly maxAttempts: number;
+    /** Time from an entry's submission after which its run is cancelled and the entry TIMED_OUT. */
+    readonly entryDeadlineSeconds: number;
     /** Where the dispatcher's Jobs API token comes from: the notebook's context or the secret scope. */
     readonly apiTokenSource: ApiTokenSource;
     /** Key Vault secret holding the token when apiTokenSource is secretScope. */
@@ -102,9 +126,48 @@ export interface AsyncFanOutConfig {
 export const WORKSPACE_CONCURRENT_RUN_LIMIT = 1000;
 export const ASYNC_CAP_LIMIT_PER_JOB = 900;
 
+/** Who holds the shared cluster's execution contexts when everything runs at once (each notebook run holds one). */
+export interface SharedClusterContexts {
+    /** The dispatcher job's run: its setup task, then its dispatch task. */
+    readonly dispatcher: number;
+    /** The sequential orchestrator and the one worker it runs at a time. */
+    readonly sequential: number;
+    /** The parallel orchestrator and up to maxWorkersLimit workers (its max_workers parameter is clamped to that). */
+    readonly parallel: number;
+    /** The fan-out's worker runs: one context each, the worker notebook being the job's task. */
+    readonly fanOut: number;
+    readonly total: number;
+    readonly limit: number;
+}
+
+export function sharedClusterContexts(maxWorkersLimit: number, concurrencyCap: number): SharedClusterContexts {
+    const reserved = { dispatcher: 1, sequential: 2, parallel: 1 + maxWorkersLimit };
+    const total = reserved.dispatcher + reserved.sequential + reserved.parallel + concurrencyCap;
+    return { ...reserved, fanOut: concurrencyCap, total, limit: EXECUTION_CONTEXT_LIMIT };
+}
+
+/** The largest asyncConcurrencyCap that fits the shared cluster beside the dispatcher and both orchestrators. */
+export function largestSharedClusterCap(maxWorkersLimit: number): number {
+    return EXECUTION_CONTEXT_LIMIT - sharedClusterContexts(maxWorkersLimit, 0).total;
+}
+
 export interface KeyVaultSecretConfig {
     readonly name: string;
     readonly value: pulumi.Output<string>;
+}
+
+/**
+ * Who may reach the vault's data plane (https://<vault>.vault.azure.net). The firewall denies every
+ * network by default and lets trusted Microsoft services through, which the Key Vault-backed scope
+ * needs; ARM writes of secrets (the stack's own) do not pass the firewall at all.
+ */
+export interface KeyVaultNetworkConfig {
+    /** Open to all networks, firewall off: only on explicit request, never in production. */
+    readonly publicNetworkAccess: boolean;
+    /** Public IPv4 addresses or CIDR ranges allowed through the firewall, e.g. the deployer's runners. */
+    readonly allowedIpRanges: readonly string[];
+    /** Subnet resource ids (with the Microsoft.KeyVault service endpoint) allowed through the firewall. */
+    readonly allowedSubnetIds: readonly string[];
 }
 
 export interface SecretsConfig {
@@ -112,6 +175,9 @@ export interface SecretsConfig {
     readonly softDeleteRetentionDays: number;
     readonly purgeProtection: boolean;
     readonly secrets: readonly KeyVaultSecretConfig[];
+    readonly network: KeyVaultNetworkConfig;
+    /** Log Analytics workspace that receives the vault's audit logs, when set. */
+    readonly logAnalyticsWorkspaceId?: string;
 }
 
 export interface StackConfig {
@@ -125,6 +191,8 @@ export interface StackConfig {
     readonly jobs: JobsConfig;
     readonly secrets: SecretsConfig;
     readonly asyncFanOut: AsyncFanOutConfig;
+    /** Warnings that do not stop the deployment (config keys nothing here reads); `pulumi up` shows them under Diagnostics. */
+    readonly notices: readonly string[];
 }
 
 /** Where raw configuration strings come from: Pulumi's config in a program, a plain map in tests. */
@@ -133,6 +201,11 @@ export interface ConfigSource {
     readonly stack: string;
     get(key: string): string | undefined;
     isSecret(key: string): boolean;
+    /**
+     * Every key the stack sets, `<namespace>:<key>`, with its value (secret values masked), and the project
+     * keys Pulumi.yaml declares. When given, keys nothing reads are reported (components/configKeys.ts).
+     */
+    readonly keys?: { readonly set: Readonly<Record<string, string>>; readonly declared: readonly string[] };
 }
 
 export interface ConfigProblem {
@@ -162,6 +235,7 @@ export const CONFIG_DEFAULTS = {
     databricksAuthType: "azure-cli",
     workspaceRoot: "/Shared/notebook-orchestration",
     computeMode: "shared",
+    sparkVersion: DEFAULT_SPARK_VERSION,
     singleNode: false,
     numWorkers: 2,
     autoterminationMinutes: 30,
@@ -182,11 +256,14 @@ export const CONFIG_DEFAULTS = {
     scheduleTimezone: "UTC",
     jobTimeoutSeconds: 7200,
     vaultNamePrefix: "kv-nbo",
+    keyVaultPublicNetworkAccess: false,
     asyncFanOut: false,
     asyncStateTable: "etl_work_queue",
     asyncDispatchIntervalMinutes: 5,
+    asyncTableTrigger: false,
     asyncConcurrencyCap: 50,
     asyncMaxAttempts: 3,
+    asyncEntryDeadlineMinutes: 180,
     asyncApiTokenSource: "context",
     asyncApiTokenSecret: "databricks-jobs-token",
 } as const;
@@ -196,6 +273,50 @@ const KEY_VAULT_SECRET_NAME = /^[0-9a-zA-Z-]{1,127}$/;
 const TABLE_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const WORKSPACE_RESOURCE_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Databricks\/workspaces\/[^/]+$/i;
 const OBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const SUBNET_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Network\/virtualNetworks\/[^/]+\/subnets\/[^/]+$/i;
+const LOG_ANALYTICS_WORKSPACE_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.OperationalInsights\/workspaces\/[^/]+$/i;
+
+/**
+ * The widest range a Key Vault firewall rule may allow: a /16 (65,536 addresses). Wider ones come
+ * close to opening the vault to all networks; policy/rules.ts enforces the same bound.
+ */
+export const MIN_KEY_VAULT_IP_PREFIX_LENGTH = 16;
+
+/** Private ranges (RFC 1918), which Key Vault refuses in IP rules: reach the vault from a VNet with a subnet rule instead. */
+const PRIVATE_IPV4_RANGES: readonly (readonly [number, number])[] = [
+    [0x0a000000, 8],
+    [0xac100000, 12],
+    [0xc0a80000, 16],
+];
+
+/**
+ * Why `value` is not a usable Key Vault IP rule, or undefined: a public IPv4 address (`203.0.113.7`)
+ * or CIDR range (`203.0.113.0/24`) no wider than MIN_KEY_VAULT_IP_PREFIX_LENGTH, with no host bits set.
+ */
+export function keyVaultIpRuleProblem(value: string): string | undefined {
+    const match = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:\/(\d{1,2}))?$/.exec(value);
+    const octets = match ? match.slice(1, 5).map(Number) : [];
+    if (!match || octets.some((octet, index) => octet > 255 || (match[index + 1].length > 1 && match[index + 1].startsWith("0")))) {
+        return "is not an IPv4 address or CIDR range";
+    }
+    const prefix = match[5] === undefined ? 32 : Number(match[5]);
+    if (prefix > 32) {
+        return `has prefix length /${prefix} (at most /32)`;
+    }
+    if (prefix < MIN_KEY_VAULT_IP_PREFIX_LENGTH) {
+        return `allows ${2 ** (32 - prefix)} addresses; at most a /${MIN_KEY_VAULT_IP_PREFIX_LENGTH} is allowed (opening the vault to everyone is keyVaultPublicNetworkAccess)`;
+    }
+    const address = octets.reduce((sum, octet) => sum * 256 + octet, 0);
+    const size = 2 ** (32 - prefix);
+    if (address % size !== 0) {
+        const network = address - (address % size);
+        return `has host bits set (the range starts at ${[24, 16, 8, 0].map((shift) => Math.floor(network / 2 ** shift) % 256).join(".")}/${prefix})`;
+    }
+    if (PRIVATE_IPV4_RANGES.some(([start, bits]) => Math.floor(address / 2 ** (32 - bits)) === Math.floor(start / 2 ** (32 - bits)))) {
+        return "is a private (RFC 1918) range, which Key Vault does not accept in IP rules; allow the subnet with keyVaultAllowedSubnetIds";
+    }
+    return undefined;
+}
 
 /** Reads raw strings and records every problem; parsing goes on so that all problems are reported at once. */
 class Reader {
@@ -207,8 +328,14 @@ class Reader {
         return `${this.source.project}:${key}`;
     }
 
+    /** Keys set to an empty value, which counts as not set; reported as notices so the fallback is visible. */
+    readonly emptyKeys = new Set<string>();
+
     raw(key: string): string | undefined {
         const value = this.source.get(key);
+        if (value === "") {
+            this.emptyKeys.add(key);
+        }
         return value === undefined || value === "" ? undefined : value;
     }
 
@@ -323,8 +450,13 @@ function readWorkspace(r: Reader, create: boolean, location: string): WorkspaceC
     };
 }
 
-function readCompute(r: Reader, tags: Readonly<Record<string, string>>): ComputeConfig {
+function readCompute(r: Reader, tags: Readonly<Record<string, string>>, catalog: string): ComputeConfig {
     const singleNode = r.boolean("singleNode", CONFIG_DEFAULTS.singleNode);
+    const sparkVersion = r.string("sparkVersion", CONFIG_DEFAULTS.sparkVersion);
+    const versionProblem = sparkVersionProblem(sparkVersion);
+    if (versionProblem) {
+        r.problem("sparkVersion", versionProblem, sparkVersion);
+    }
     const minWorkers = r.optionalInteger("autoscaleMinWorkers", 1, 1000);
     const maxWorkers = r.optionalInteger("autoscaleMaxWorkers", 1, 1000);
     let autoscale: ComputeConfig["autoscale"];
@@ -346,15 +478,20 @@ function readCompute(r: Reader, tags: Readonly<Record<string, string>>): Compute
         MAX_AUTOTERMINATION_MINUTES,
         " (an idle shared cluster costs money; the policy pack enforces the same bound)",
     );
+    const mode = r.oneOf<ComputeMode>("computeMode", ["shared", "perJob"], CONFIG_DEFAULTS.computeMode);
+    const dataSecurityMode = r.oneOf("dataSecurityMode", ["USER_ISOLATION", "SINGLE_USER", "NONE"], CONFIG_DEFAULTS.dataSecurityMode);
+    for (const [key, expected] of accessModeProblems({ mode, dataSecurityMode, sparkVersion, catalog })) {
+        r.problem(key, expected);
+    }
     return {
-        mode: r.oneOf<ComputeMode>("computeMode", ["shared", "perJob"], CONFIG_DEFAULTS.computeMode),
-        sparkVersion: r.optionalString("sparkVersion"),
+        mode,
+        sparkVersion,
         nodeType: r.optionalString("nodeType"),
         singleNode,
         numWorkers: singleNode ? 0 : r.integer("numWorkers", CONFIG_DEFAULTS.numWorkers, 1, 1000),
         autoscale,
         autoterminationMinutes,
-        dataSecurityMode: r.oneOf("dataSecurityMode", ["USER_ISOLATION", "SINGLE_USER", "NONE"], CONFIG_DEFAULTS.dataSecurityMode),
+        dataSecurityMode,
         tags,
     };
 }
@@ -404,7 +541,39 @@ function readSchedule(r: Reader, key: string, fallback: string, timezoneId: stri
     return { quartzCronExpression: expression, timezoneId, pauseStatus: paused ? "PAUSED" : "UNPAUSED" };
 }
 
-function readJobs(r: Reader, production: boolean, notebookTimeoutSeconds: number): JobsConfig {
+/** Years of fire times compared for overlaps: leap years, weekday/date combinations and DST switches included. */
+const SCHEDULE_CHECK_YEARS = 4;
+
+/**
+ * On the shared cluster the two jobs must never run at once (each run of one may last jobTimeoutSeconds):
+ * every fire time of one schedule must be at least that far from every fire time of the other, over the
+ * next SCHEDULE_CHECK_YEARS calendar years in the schedules' time zone. The asynchronous dispatcher is
+ * left out: it runs every few minutes by design and holds one execution context for seconds.
+ */
+function checkSchedulesApart(r: Reader, sequential: ScheduleConfig, parallel: ScheduleConfig, timeoutSeconds: number): void {
+    const year = new Date().getUTCFullYear();
+    const overlap = firstScheduleOverlap(
+        { expression: sequential.quartzCronExpression, timeZone: sequential.timezoneId },
+        { expression: parallel.quartzCronExpression, timeZone: parallel.timezoneId },
+        timeoutSeconds,
+        Date.UTC(year, 0, 1),
+        Date.UTC(year + SCHEDULE_CHECK_YEARS, 0, 1),
+    );
+    if (overlap) {
+        const local = (instant: number) =>
+            new Intl.DateTimeFormat("sv-SE", { timeZone: parallel.timezoneId, dateStyle: "short", timeStyle: "short" }).format(instant);
+        const minutes = Math.round((overlap.second - overlap.first) / 60_000);
+        r.problem(
+            "parallelSchedule",
+            `fire times at least jobTimeoutSeconds (${timeoutSeconds} s) away from every fire time of sequentialSchedule ` +
+                `(${JSON.stringify(sequential.quartzCronExpression)}), so that the two jobs never share the cluster; ` +
+                `runs could start at ${local(overlap.first)} and ${local(overlap.second)} (${parallel.timezoneId}), ${minutes} minutes apart`,
+            parallel.quartzCronExpression,
+        );
+    }
+}
+
+function readJobs(r: Reader, production: boolean, notebookTimeoutSeconds: number, computeMode: ComputeMode): JobsConfig {
     const timezoneId = r.string("scheduleTimezone", CONFIG_DEFAULTS.scheduleTimezone);
     if (!isKnownTimezone(timezoneId)) {
         r.problem("scheduleTimezone", "a Java/IANA time zone id such as UTC or Europe/Amsterdam");
@@ -427,12 +596,13 @@ function readJobs(r: Reader, production: boolean, notebookTimeoutSeconds: number
     } else if (emails.length === 0 && !r.problems.some((p) => p.key.endsWith(":notificationEmails"))) {
         r.problem("notificationEmails", emailsExpected);
     }
-    return {
-        sequentialSchedule: readSchedule(r, "sequentialSchedule", CONFIG_DEFAULTS.sequentialSchedule, timezoneId, paused),
-        parallelSchedule: readSchedule(r, "parallelSchedule", CONFIG_DEFAULTS.parallelSchedule, timezoneId, paused),
-        timeoutSeconds,
-        notificationEmails: emails,
-    };
+    const sequentialSchedule = readSchedule(r, "sequentialSchedule", CONFIG_DEFAULTS.sequentialSchedule, timezoneId, paused);
+    const parallelSchedule = readSchedule(r, "parallelSchedule", CONFIG_DEFAULTS.parallelSchedule, timezoneId, paused);
+    const schedulesValid = ["sequentialSchedule", "parallelSchedule", "scheduleTimezone"].every((key) => !r.problems.some((p) => p.key === r.fullKey(key)));
+    if (computeMode === "shared" && schedulesValid) {
+        checkSchedulesApart(r, sequentialSchedule, parallelSchedule, timeoutSeconds);
+    }
+    return { sequentialSchedule, parallelSchedule, timeoutSeconds, notificationEmails: emails };
 }
 
 function isKnownTimezone(zone: string): boolean {
@@ -456,6 +626,13 @@ function readSecrets(r: Reader, source: ConfigSource, production: boolean): Secr
         r.problem(key, `secret names of 1-127 letters, digits and hyphens (invalid: ${badNames.join(", ")})`, "<secret>");
     }
     const purgeProtection = r.boolean("keyVaultPurgeProtection", production);
+    const logAnalyticsWorkspaceId = r.optionalString("keyVaultLogAnalyticsWorkspaceId");
+    if (logAnalyticsWorkspaceId !== undefined && !LOG_ANALYTICS_WORKSPACE_ID.test(logAnalyticsWorkspaceId)) {
+        r.problem(
+            "keyVaultLogAnalyticsWorkspaceId",
+            "a Log Analytics workspace resource id, /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.OperationalInsights/workspaces/<name>",
+        );
+    }
     return {
         databricksServicePrincipalObjectId: r.requiredString(
             "databricksServicePrincipalObjectId",
@@ -466,16 +643,69 @@ function readSecrets(r: Reader, source: ConfigSource, production: boolean): Secr
         softDeleteRetentionDays: r.integer("keyVaultSoftDeleteRetentionDays", production ? 90 : 7, 7, 90),
         purgeProtection,
         secrets: Object.entries(values).map(([name, value]) => ({ name, value: pulumi.secret(value) })),
+        network: readKeyVaultNetwork(r, production),
+        logAnalyticsWorkspaceId,
     };
 }
 
-function readAsyncFanOut(r: Reader, computeMode: ComputeMode, timezoneId: string, paused: boolean): AsyncFanOutConfig {
-    const interval = r.integer("asyncDispatchIntervalMinutes", CONFIG_DEFAULTS.asyncDispatchIntervalMinutes, 1, 59);
-    const capLimit = computeMode === "shared" ? MAX_WORKERS_HARD_LIMIT : ASYNC_CAP_LIMIT_PER_JOB;
-    const capWhy =
+function readKeyVaultNetwork(r: Reader, production: boolean): KeyVaultNetworkConfig {
+    const publicNetworkAccess = r.boolean("keyVaultPublicNetworkAccess", CONFIG_DEFAULTS.keyVaultPublicNetworkAccess);
+    if (publicNetworkAccess && production) {
+        r.problem(
+            "keyVaultPublicNetworkAccess",
+            "false in production: a production vault is never open to all networks (the policy pack enforces it); allow-list networks with keyVaultAllowedIpRanges or keyVaultAllowedSubnetIds",
+        );
+    }
+    const rangesExpected = 'a JSON array of public IPv4 addresses or CIDR ranges, e.g. ["203.0.113.7", "198.51.100.0/28"]';
+    const allowedIpRanges = r.json("keyVaultAllowedIpRanges", rangesExpected, isStringArray) ?? [];
+    const badRanges = allowedIpRanges.flatMap((range) => {
+        const problem = keyVaultIpRuleProblem(range);
+        return problem ? [`'${range}' ${problem}`] : [];
+    });
+    if (badRanges.length > 0) {
+        r.problem("keyVaultAllowedIpRanges", `${rangesExpected} (${badRanges.join("; ")})`);
+    }
+    const subnetsExpected =
+        "a JSON array of subnet resource ids, /subscriptions/<id>/resourceGroups/<rg>/providers/Microsoft.Network/virtualNetworks/<vnet>/subnets/<subnet>";
+    const allowedSubnetIds = r.json("keyVaultAllowedSubnetIds", subnetsExpected, isStringArray) ?? [];
+    const badSubnets = allowedSubnetIds.filter((id) => !SUBNET_ID.test(id));
+    if (badSubnets.length > 0) {
+        r.problem("keyVaultAllowedSubnetIds", `${subnetsExpected} (invalid: ${badSubnets.join(", ")})`);
+    }
+    if (publicNetworkAccess && allowedIpRanges.length + allowedSubnetIds.length > 0) {
+        r.problem(
+            "keyVaultPublicNetworkAccess",
+            "false when keyVaultAllowedIpRanges or keyVaultAllowedSubnetIds is set: an allow-list has no effect on a vault open to all networks",
+        );
+    }
+    return { publicNetworkAccess, allowedIpRanges, allowedSubnetIds };
+}
+
+function readAsyncFanOut(
+    r: Reader,
+    computeMode: ComputeMode,
+    maxWorkersLimit: number,
+    catalog: string,
+    timezoneId: string,
+    paused: boolean,
+): AsyncFanOutConfig {
+    const interval = r.integer(
+        "asyncDispatchIntervalMinutes",
+        CONFIG_DEFAULTS.asyncDispatchIntervalMinutes,
+        1,
+        59,
+        " (the safety-net schedule of the dispatcher, beside its table update trigger)",
+    );
+    const largest = largestSharedClusterCap(maxWorkersLimit);
+    const [capLimit, capWhy] =
         computeMode === "shared"
-            ? ` (the worker job runs on the shared cluster, whose ${EXECUTION_CONTEXT_LIMIT} execution contexts every run needs one of; use computeMode perJob for more)`
-            : ` (well below the workspace's ${WORKSPACE_CONCURRENT_RUN_LIMIT} concurrent task runs, leaving room for other jobs)`;
+            ? [
+                  largest,
+                  ` (the worker jobs run on the shared cluster, whose ${EXECUTION_CONTEXT_LIMIT} execution contexts also hold the dispatcher's run (1), ` +
+                      `the sequential orchestrator (2) and the parallel one at maxWorkersLimit ${maxWorkersLimit} (${1 + maxWorkersLimit}); ` +
+                      `lower maxWorkersLimit or use computeMode perJob for more)`,
+              ]
+            : [ASYNC_CAP_LIMIT_PER_JOB, ` (well below the workspace's ${WORKSPACE_CONCURRENT_RUN_LIMIT} concurrent task runs, leaving room for other jobs)`];
     const stateTable = r.string("asyncStateTable", CONFIG_DEFAULTS.asyncStateTable);
     if (!TABLE_NAME.test(stateTable)) {
         r.problem("asyncStateTable", "letters, digits and underscores, not starting with a digit");
@@ -484,12 +714,36 @@ function readAsyncFanOut(r: Reader, computeMode: ComputeMode, timezoneId: string
     if (!KEY_VAULT_SECRET_NAME.test(apiTokenSecret)) {
         r.problem("asyncApiTokenSecret", "a Key Vault secret name: 1-127 letters, digits and hyphens");
     }
+    const enabled = r.boolean("asyncFanOut", CONFIG_DEFAULTS.asyncFanOut);
+    const tableTrigger = r.boolean("asyncTableTrigger", CONFIG_DEFAULTS.asyncTableTrigger);
+    if (enabled && tableTrigger && catalog.toLowerCase() === "hive_metastore") {
+        r.problem(
+            "asyncTableTrigger",
+            "false when catalog is hive_metastore: table update triggers watch Unity Catalog tables only (the safety-net schedule then starts the dispatcher)",
+            "true",
+        );
+    }
+    let concurrencyCap: number = CONFIG_DEFAULTS.asyncConcurrencyCap;
+    if (enabled && capLimit < 1) {
+        r.problem("asyncConcurrencyCap", `a cap that fits, but none does${capWhy}`, String(r.raw("asyncConcurrencyCap") ?? concurrencyCap));
+    } else {
+        concurrencyCap = r.integer(
+            "asyncConcurrencyCap",
+            Math.min(CONFIG_DEFAULTS.asyncConcurrencyCap, Math.max(1, capLimit)),
+            1,
+            Math.max(1, capLimit),
+            capWhy,
+        );
+    }
     return {
-        enabled: r.boolean("asyncFanOut", CONFIG_DEFAULTS.asyncFanOut),
+        enabled,
         stateTable,
+        leaseTable: `${stateTable}_lease`,
+        tableTrigger,
         dispatcherSchedule: { quartzCronExpression: `0 0/${interval} * * * ?`, timezoneId, pauseStatus: paused ? "PAUSED" : "UNPAUSED" },
-        concurrencyCap: r.integer("asyncConcurrencyCap", CONFIG_DEFAULTS.asyncConcurrencyCap, 1, capLimit, capWhy),
+        concurrencyCap,
         maxAttempts: r.integer("asyncMaxAttempts", CONFIG_DEFAULTS.asyncMaxAttempts, 1, 10),
+        entryDeadlineSeconds: 60 * r.integer("asyncEntryDeadlineMinutes", CONFIG_DEFAULTS.asyncEntryDeadlineMinutes, 5, 7 * 24 * 60),
         apiTokenSource: r.oneOf<ApiTokenSource>("asyncApiTokenSource", ["context", "secretScope"], CONFIG_DEFAULTS.asyncApiTokenSource),
         apiTokenSecret,
     };
@@ -498,9 +752,28 @@ function readAsyncFanOut(r: Reader, computeMode: ComputeMode, timezoneId: string
 /** Parses and validates the whole configuration; throws StackConfigError listing every problem. */
 export function parseStackConfig(source: ConfigSource): StackConfig {
     const r = new Reader(source);
+    const unknownKeys = source.keys ? findUnknownConfigKeys(Object.keys(source.keys.set), source.project, source.keys.declared) : { errors: [], warnings: [] };
+    for (const { key, expected } of unknownKeys.errors) {
+        r.problems.push({ key, value: source.keys?.set[key], expected });
+    }
+    const stackProblem = nameSegmentProblem(source.stack);
+    if (stackProblem) {
+        r.problems.push({
+            key: "stack name",
+            value: source.stack,
+            expected: `${stackProblem}, e.g. '${slug(source.stack) || "dev"}': every name the stack gives what it creates contains it, as given`,
+        });
+    }
     const mode = r.oneOf<DeploymentMode>("mode", ["development", "production"], CONFIG_DEFAULTS.mode);
     const production = mode === "production";
     const extraTags = r.json("tags", "a JSON object of tag name to string value", isRecordOf(isString)) ?? {};
+    const reservedTags = Object.keys(extraTags).filter((tag) => (RESERVED_TAGS as readonly string[]).includes(tag.toLowerCase()));
+    if (reservedTags.length > 0) {
+        r.problem(
+            "tags",
+            `tags other than ${RESERVED_TAGS.join(", ")}, which the stack sets itself (environment is the stack's name, which the policy pack checks); remove ${reservedTags.join(", ")}`,
+        );
+    }
 
     const workspaceRoot = r.string("workspaceRoot", CONFIG_DEFAULTS.workspaceRoot);
     if (!/^\/[^\s]*[^/]$/.test(workspaceRoot) || workspaceRoot.includes("//")) {
@@ -510,22 +783,31 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
     if (schemaOverride !== undefined && !TABLE_NAME.test(schemaOverride)) {
         r.problem("schema", "letters, digits and underscores, not starting with a digit");
     }
+    const vaultNamePrefix = r.string("vaultNamePrefix", CONFIG_DEFAULTS.vaultNamePrefix);
+    const prefixProblem = nameSegmentProblem(vaultNamePrefix);
+    if (prefixProblem) {
+        r.problem(
+            "vaultNamePrefix",
+            `${prefixProblem}, e.g. '${slug(vaultNamePrefix) || CONFIG_DEFAULTS.vaultNamePrefix}': the Key Vault's name starts with it, as given`,
+            vaultNamePrefix,
+        );
+    }
     const names = environmentNames({
         project: source.project,
         stack: source.stack,
         workspaceRoot,
-        vaultNamePrefix: r.string("vaultNamePrefix", CONFIG_DEFAULTS.vaultNamePrefix),
+        vaultNamePrefix,
         schema: schemaOverride,
         extraTags,
     });
     const sampleVaultName = `${names.vaultNameBase}-${"x".repeat(VAULT_SUFFIX_LENGTH)}`;
-    const vaultProblem = vaultNameProblem(sampleVaultName);
+    const vaultProblem = prefixProblem || stackProblem ? undefined : vaultNameProblem(sampleVaultName);
     if (vaultProblem) {
         r.problem(
             "vaultNamePrefix",
             `a prefix for which '<prefix>-<stack>-<${VAULT_SUFFIX_LENGTH} random characters>' is a valid Key Vault name of at most ${VAULT_NAME_MAX_LENGTH} characters; ` +
                 `for stack '${source.stack}' the derived name '${sampleVaultName}' ${vaultProblem} (use a shorter stack name or vaultNamePrefix)`,
-            names.vaultNameBase,
+            vaultNamePrefix,
         );
     }
 
@@ -545,9 +827,9 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
     const createWorkspace = r.boolean("createWorkspace", CONFIG_DEFAULTS.createWorkspace);
     const location = r.string("location", CONFIG_DEFAULTS.location);
     const orchestration = readOrchestration(r);
-    const compute = readCompute(r, names.tags);
-    const jobs = readJobs(r, production, orchestration.notebookTimeoutSeconds);
-    const config: StackConfig = {
+    const compute = readCompute(r, names.tags, catalog);
+    const jobs = readJobs(r, production, orchestration.notebookTimeoutSeconds, compute.mode);
+    const config: Omit<StackConfig, "notices"> = {
         names,
         mode,
         workspace: readWorkspace(r, createWorkspace, location),
@@ -564,12 +846,24 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
         orchestration,
         jobs,
         secrets: readSecrets(r, source, production),
-        asyncFanOut: readAsyncFanOut(r, compute.mode, jobs.sequentialSchedule.timezoneId, jobs.sequentialSchedule.pauseStatus === "PAUSED"),
+        asyncFanOut: readAsyncFanOut(
+            r,
+            compute.mode,
+            orchestration.maxWorkersLimit,
+            catalog,
+            jobs.sequentialSchedule.timezoneId,
+            jobs.sequentialSchedule.pauseStatus === "PAUSED",
+        ),
     };
     if (r.problems.length > 0) {
         throw new StackConfigError(source.stack, r.problems);
     }
-    return config;
+    const emptyNotices = [...r.emptyKeys].map(
+        (key) =>
+            `config key '${r.fullKey(key)}' is set to an empty value, which counts as not set: its default applies (pulumi config rm '${r.fullKey(key)}' says so plainly)`,
+    );
+    const runtimeNotice = runtimeSupportNotice(config.compute.sparkVersion, new Date().toISOString().slice(0, 10));
+    return { ...config, notices: [...unknownKeys.warnings, ...emptyNotices, ...(runtimeNotice ? [runtimeNotice] : [])] };
 }
 
 /** The stack's configuration as the running Pulumi program sees it. */
@@ -577,14 +871,25 @@ export function pulumiConfigSource(): ConfigSource {
     const config = new pulumi.Config();
     const project = pulumi.getProject();
     const runtime = pulumi.runtime as unknown as { isConfigSecret?: (key: string) => boolean };
+    // Every key the engine passed (pulumi.runtime.allConfig(), the same under mocks), secrets masked.
+    const set = Object.fromEntries(Object.entries(pulumi.runtime.allConfig()).map(([key, value]) => [key, runtime.isConfigSecret?.(key) ? "[secret]" : value]));
     return {
         project,
         stack: pulumi.getStack(),
         get: (key) => config.get(key),
         isSecret: (key) => runtime.isConfigSecret?.(`${project}:${key}`) ?? false,
+        keys: { set, declared: declaredConfigKeys(path.join(__dirname, "..", "Pulumi.yaml")) },
     };
 }
 
+/**
+ * The configuration of the running program. Mistakes stop it before any resource is declared;
+ * notices are logged as warnings, which `pulumi up` (and the offline plan) show under Diagnostics.
+ */
 export function loadStackConfig(): StackConfig {
-    return parseStackConfig(pulumiConfigSource());
+    const config = parseStackConfig(pulumiConfigSource());
+    for (const notice of config.notices) {
+        void pulumi.log.warn(notice);
+    }
+    return config;
 }

@@ -17,6 +17,8 @@ export interface NotebookJobArgs {
     readonly compute: TaskCompute;
     /** Quartz schedule; a job without one only runs when triggered. */
     readonly schedule?: ScheduleConfig;
+    /** A trigger (file arrival, table update, ...) instead of a schedule: a job has one or the other. */
+    readonly trigger?: pulumi.Input<databricks.types.input.JobTrigger>;
     readonly maxConcurrentRuns: number;
     readonly timeoutSeconds: number;
     readonly notificationEmails: readonly string[];
@@ -42,6 +44,9 @@ export class NotebookJob extends pulumi.ComponentResource {
 
     constructor(name: string, args: NotebookJobArgs, opts?: pulumi.ComponentResourceOptions) {
         super("orchestration:jobs:NotebookJob", name, {}, opts);
+        if (args.schedule && args.trigger) {
+            throw new Error(`Job ${name}: a Databricks job has one schedule or one trigger, not both`);
+        }
 
         const emails = args.notificationEmails.length > 0 ? [...args.notificationEmails] : undefined;
         const tasks: databricks.types.input.JobTask[] = [
@@ -75,6 +80,7 @@ export class NotebookJob extends pulumi.ComponentResource {
                     timezoneId: args.schedule.timezoneId,
                     pauseStatus: args.schedule.pauseStatus,
                 },
+                trigger: args.trigger,
                 maxConcurrentRuns: args.maxConcurrentRuns,
                 queue: { enabled: true },
                 timeoutSeconds: args.timeoutSeconds,

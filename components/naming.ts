@@ -8,7 +8,8 @@
 export const VAULT_SUFFIX_LENGTH = 4;
 export const VAULT_NAME_MAX_LENGTH = 24;
 
-export type JobKind = "sequential" | "parallel" | "async-worker" | "async-dispatcher";
+/** The orchestration jobs, and the asynchronous fan-out's dispatcher, its safety net and one job per worker (`async-<worker>`). */
+export type JobKind = "sequential" | "parallel" | "async-dispatcher" | "async-safety-net" | `async-${string}`;
 
 export interface EnvironmentNames {
     readonly project: string;
@@ -32,12 +33,21 @@ export interface EnvironmentNames {
     jobName(kind: JobKind): string;
 }
 
-/** Lower-case, hyphen-separated form of a name: `PR_123` becomes `pr-123`. */
+/** Lower-case, hyphen-separated form of a name: `PR_123` becomes `pr-123`. Suggests a valid name; never applied silently. */
 export function slug(value: string): string {
     return value
         .toLowerCase()
         .replace(/[^a-z0-9]+/g, "-")
         .replace(/^-+|-+$/g, "");
+}
+
+/**
+ * What is wrong with `value` as a part of the names the stack derives (the stack's name, the vault name
+ * prefix), or undefined: they are used as given, so they must already be lower-case letters and digits in
+ * hyphen-separated words. (Rewriting them would hide a mistake and could give two stacks one name.)
+ */
+export function nameSegmentProblem(value: string): string | undefined {
+    return /^[a-z0-9]+(-[a-z0-9]+)*$/.test(value) ? undefined : "lower-case letters, digits and single hyphens, not at either end";
 }
 
 /** A valid Unity Catalog identifier: lower-case letters, digits and underscores. */
@@ -47,6 +57,9 @@ export function sqlIdentifier(value: string): string {
         .replace(/[^a-z0-9]+/g, "_")
         .replace(/^_+|_+$/g, "");
 }
+
+/** Tags the stack puts on everything it creates; `tags` in config may not set them. */
+export const RESERVED_TAGS = ["environment", "project", "managed-by"] as const;
 
 export interface NamingInput {
     readonly project: string;
@@ -58,16 +71,19 @@ export interface NamingInput {
     readonly extraTags?: Readonly<Record<string, string>>;
 }
 
+/**
+ * Every name of the environment. The stack's name and the vault name prefix are used as given (check them
+ * with nameSegmentProblem); the project's name, fixed in Pulumi.yaml, is written in lower case with hyphens.
+ */
 export function environmentNames(input: NamingInput): EnvironmentNames {
     const projectSlug = slug(input.project);
-    const stackSlug = slug(input.stack);
-    const prefix = `${projectSlug}-${stackSlug}`;
-    const vaultNameBase = `${slug(input.vaultNamePrefix)}-${stackSlug}`;
+    const prefix = `${projectSlug}-${input.stack}`;
+    const vaultNameBase = `${input.vaultNamePrefix}-${input.stack}`;
     return {
         project: input.project,
         stack: input.stack,
         prefix,
-        workspaceFolder: `${input.workspaceRoot.replace(/\/+$/, "")}/${stackSlug}`,
+        workspaceFolder: `${input.workspaceRoot.replace(/\/+$/, "")}/${input.stack}`,
         clusterName: prefix,
         secretScope: prefix,
         schema: input.schema ?? sqlIdentifier(`${input.project}_${input.stack}`),

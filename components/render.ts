@@ -102,7 +102,7 @@ export interface OrchestratedWorker {
     readonly path: string;
     /** Widget values passed with dbutils.notebook.run (strings, as Databricks requires). */
     readonly arguments: Readonly<Record<string, string>>;
-    /** Expected run time, for longest-first dispatch before the run log has history. */
+    /** Expected wall time of its `dbutils.notebook.run` (start-up included), for longest-first dispatch before the run log has history. */
     readonly expectedSeconds?: number;
 }
 
@@ -113,7 +113,7 @@ export interface OrchestratorSettings {
     readonly timeoutSeconds: number;
     readonly maxRetries: number;
     readonly retryBackoffSeconds: number;
-    /** Fully qualified run-log table, read for the workers' recent durations. */
+    /** Fully qualified run-log table: both orchestrators append their attempts; the parallel one reads their wall times. */
     readonly runLogTable: string;
     readonly historyRuns: number;
 }
@@ -134,6 +134,7 @@ export function renderOrchestrator(kind: OrchestratorKind, settings: Orchestrato
         timeout_seconds: settings.timeoutSeconds,
         max_retries: settings.maxRetries,
         retry_backoff_seconds: settings.retryBackoffSeconds,
+        run_log_table: settings.runLogTable,
     };
     const values: Record<string, PythonValue> =
         kind === "parallel"
@@ -141,23 +142,36 @@ export function renderOrchestrator(kind: OrchestratorKind, settings: Orchestrato
                   ...common,
                   max_workers: settings.maxWorkers,
                   max_workers_limit: settings.maxWorkersLimit,
-                  run_log_table: settings.runLogTable,
                   history_runs: settings.historyRuns,
               }
             : common;
     return renderTemplate(readNotebook(templateName), values, templateName);
 }
 
+/** A worker's job in the asynchronous fan-out, as the dispatcher submits to it. */
+export interface AsyncWorkerJob {
+    /** The job's id as the provider reports it (a numeric string). */
+    readonly jobId: string;
+    /** Job parameters an entry's `parameters` may set (the worker's arguments). */
+    readonly parameters: readonly string[];
+}
+
 /** What the asynchronous fan-out's dispatcher is rendered with. */
 export interface DispatcherSettings {
-    /** The worker job's id as the provider reports it (a numeric string). */
-    readonly workerJobId: string;
-    /** Fully qualified, quoted state and run-log tables. */
+    readonly workerJobs: Readonly<Record<string, AsyncWorkerJob>>;
+    /** The shared cluster whose execution contexts the dispatcher counts; undefined with job clusters. */
+    readonly clusterId?: string;
+    readonly contextLimit: number;
+    readonly workspaceTaskRunLimit: number;
+    /** Fully qualified, quoted state, lease and run-log tables. */
     readonly stateTable: string;
+    readonly leaseTable: string;
     readonly runLogTable: string;
-    readonly workerNames: readonly string[];
     readonly concurrencyCap: number;
     readonly maxAttempts: number;
+    readonly deadlineSeconds: number;
+    /** How long a pass may hold the lease: the dispatcher job's timeout, after which its run is gone anyway. */
+    readonly leaseSeconds: number;
     readonly apiTokenSource: "context" | "secretScope";
     readonly secretScope: string;
     readonly apiTokenSecret: string;
@@ -167,26 +181,24 @@ export interface DispatcherSettings {
 /** The static notebook the dispatcher includes; uploaded only with the asynchronous fan-out on. */
 export const DISPATCH_LIBRARY = "lib/dispatch";
 
-export function renderAsyncWorker(workers: readonly OrchestratedWorker[], timeoutSeconds: number): string {
-    const templateName = "async/run_worker";
-    return renderTemplate(
-        readNotebook(templateName),
-        { workers: workers.map((w) => ({ name: w.name, path: w.path, arguments: w.arguments })), timeout_seconds: timeoutSeconds },
-        templateName,
-    );
-}
-
 export function renderDispatcher(settings: DispatcherSettings): string {
     const templateName = "async/dispatcher";
     return renderTemplate(
         readNotebook(templateName),
         {
-            worker_job_id: settings.workerJobId,
+            worker_jobs: Object.fromEntries(
+                Object.entries(settings.workerJobs).map(([name, job]) => [name, { job_id: job.jobId, parameters: [...job.parameters] }]),
+            ),
+            cluster_id: settings.clusterId ?? null,
+            context_limit: settings.contextLimit,
+            workspace_task_run_limit: settings.workspaceTaskRunLimit,
             state_table: settings.stateTable,
+            lease_table: settings.leaseTable,
             run_log_table: settings.runLogTable,
-            worker_names: settings.workerNames,
             concurrency_cap: settings.concurrencyCap,
             max_attempts: settings.maxAttempts,
+            deadline_seconds: settings.deadlineSeconds,
+            lease_seconds: settings.leaseSeconds,
             api_token_source: settings.apiTokenSource,
             secret_scope: settings.secretScope,
             api_token_secret: settings.apiTokenSecret,

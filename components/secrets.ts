@@ -3,11 +3,38 @@ import * as databricks from "@pulumi/databricks";
 import * as random from "@pulumi/random";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as keyvault from "@pulumi/azure-native/keyvault";
+import * as monitor from "@pulumi/azure-native/monitor";
+import type { input } from "@pulumi/azure-native/types";
+import type { KeyVaultNetworkConfig } from "./config";
 import { VAULT_SUFFIX_LENGTH } from "./naming";
 
-/** Built-in Azure role ids. */
+// Built-in Azure role ids.
+/** Data plane get/list of secrets: what the AzureDatabricks application needs for the secret scope. */
 export const KEY_VAULT_SECRETS_USER_ROLE = "4633458b-17de-408a-b874-0445c86b69e6";
+/**
+ * Data plane management of secrets. The stack assigns it to no one: it writes its secrets through ARM
+ * (Microsoft.KeyVault/vaults/secrets/write, a control-plane action), which needs no data plane role.
+ * Kept for tools that name role assignments found in a subscription.
+ */
 export const KEY_VAULT_SECRETS_OFFICER_ROLE = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7";
+
+/** The vault's diagnostic setting: the `audit` category group (Key Vault's AuditEvent log). */
+export const KEY_VAULT_AUDIT_CATEGORY_GROUP = "audit";
+
+/**
+ * The vault firewall's rules. Deny by default, trusted Microsoft services through (a Key Vault-backed
+ * secret scope reads the vault as one), then the allow-lists; `publicNetworkAccess` opens it to all.
+ * Public network access itself stays Enabled: Disabled would ignore these rules and so the allow-list
+ * (https://learn.microsoft.com/azure/key-vault/general/network-security).
+ */
+export function vaultNetworkRules(network: KeyVaultNetworkConfig): input.keyvault.NetworkRuleSetArgs {
+    return {
+        bypass: "AzureServices",
+        defaultAction: network.publicNetworkAccess ? "Allow" : "Deny",
+        ipRules: network.allowedIpRanges.map((value) => ({ value })),
+        virtualNetworkRules: network.allowedSubnetIds.map((id) => ({ id })),
+    };
+}
 
 export interface KeyVaultSecretScopeArgs {
     readonly resourceGroupName: pulumi.Input<string>;
@@ -22,14 +49,24 @@ export interface KeyVaultSecretScopeArgs {
     readonly purgeProtection: boolean;
     /** Secrets to store in the vault; values should be Pulumi secrets. */
     readonly secrets: readonly { readonly name: string; readonly value: pulumi.Input<string> }[];
+    /** The vault firewall: denies all networks but trusted Microsoft services and the allow-lists, unless opened. */
+    readonly network: KeyVaultNetworkConfig;
+    /** Log Analytics workspace receiving the vault's audit logs; none when undefined. */
+    readonly logAnalyticsWorkspaceId?: pulumi.Input<string>;
     readonly tags: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
 /**
- * An Azure Key Vault (RBAC authorization) and a Databricks secret scope backed by it, so notebooks
- * read credentials with `dbutils.secrets.get(scope, key)` and none sits in code, job settings or state
- * in plain text. The vault name ends with a random suffix that is regenerated when the stack is
- * destroyed and created again, so a soft-deleted vault's reserved name is never reused.
+ * An Azure Key Vault (RBAC authorization, firewall on) and a Databricks secret scope backed by it, so
+ * notebooks read credentials with `dbutils.secrets.get(scope, key)` and none sits in code, job
+ * settings or state in plain text. The vault name ends with a random suffix that is regenerated when
+ * the stack is destroyed and created again, so a soft-deleted vault's reserved name is never reused.
+ *
+ * One role assignment: Key Vault Secrets User for the AzureDatabricks application. The deployer gets
+ * none: its secrets go through ARM (keyvault.Secret, Microsoft.KeyVault/vaults/secrets/write), a
+ * control-plane write that neither the data plane's RBAC roles nor the vault firewall govern, and the
+ * deployer needs control-plane rights on the resource group to create the vault in the first place.
+ * Only deleting one secret while the vault stays goes through the data plane (see docs/secrets.md).
  */
 export class KeyVaultSecretScope extends pulumi.ComponentResource {
     public readonly vault: keyvault.Vault;
@@ -57,6 +94,8 @@ export class KeyVaultSecretScope extends pulumi.ComponentResource {
                     softDeleteRetentionInDays: args.softDeleteRetentionDays,
                     // The API accepts only true; leaving it unset is how it stays off.
                     enablePurgeProtection: args.purgeProtection ? true : undefined,
+                    publicNetworkAccess: "Enabled",
+                    networkAcls: vaultNetworkRules(args.network),
                 },
                 tags: args.tags,
             },
@@ -78,16 +117,21 @@ export class KeyVaultSecretScope extends pulumi.ComponentResource {
             },
             { parent: this },
         );
-        const deployerCanWrite = new authorization.RoleAssignment(
-            `${name}-deployer-secrets-officer`,
-            {
-                scope: this.vault.id,
-                roleDefinitionId: roleDefinition(KEY_VAULT_SECRETS_OFFICER_ROLE),
-                principalId: client.objectId,
-                description: "The identity that deploys this stack writes and rotates its secrets",
-            },
-            { parent: this },
-        );
+
+        if (args.logAnalyticsWorkspaceId !== undefined) {
+            new monitor.DiagnosticSetting(
+                `${name}-vault-audit`,
+                {
+                    name: "audit-to-log-analytics",
+                    resourceUri: this.vault.id,
+                    workspaceId: args.logAnalyticsWorkspaceId,
+                    // Resource-specific table (AZKVAuditLogs) rather than AzureDiagnostics.
+                    logAnalyticsDestinationType: "Dedicated",
+                    logs: [{ categoryGroup: KEY_VAULT_AUDIT_CATEGORY_GROUP, enabled: true }],
+                },
+                { parent: this },
+            );
+        }
 
         for (const secret of args.secrets) {
             new keyvault.Secret(
@@ -99,7 +143,10 @@ export class KeyVaultSecretScope extends pulumi.ComponentResource {
                     properties: { value: pulumi.secret(secret.value) },
                     tags: args.tags,
                 },
-                { parent: this, dependsOn: [deployerCanWrite] },
+                // The provider deletes a secret through the data plane (ARM refuses DELETE on
+                // vaults/secrets), which the firewall and RBAC guard; deleting the vault takes its
+                // secrets along, so destroying the stack never needs the data plane.
+                { parent: this, deletedWith: this.vault },
             );
         }
 

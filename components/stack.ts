@@ -41,6 +41,8 @@ export function orchestrationStack(config: StackConfig) {
             softDeleteRetentionDays: config.secrets.softDeleteRetentionDays,
             purgeProtection: config.secrets.purgeProtection,
             secrets: config.secrets.secrets,
+            network: config.secrets.network,
+            logAnalyticsWorkspaceId: config.secrets.logAnalyticsWorkspaceId,
             tags,
         },
         inWorkspace,
@@ -65,16 +67,17 @@ export function orchestrationStack(config: StackConfig) {
 
     const table = (name: string) => qualifiedTable(data.catalog, data.schema, name);
     const quotedRunLog = qualifiedTable(data.catalog, data.schema, data.runLogTable, true);
+    const workerArguments = {
+        catalog: data.catalog,
+        schema: data.schema,
+        input_table: data.inputTable,
+        run_log_table: data.runLogTable,
+    };
     const notebooks = new EtlNotebooks(
         `${names.prefix}-notebooks`,
         {
             folder: names.workspaceFolder,
-            workerArguments: {
-                catalog: data.catalog,
-                schema: data.schema,
-                input_table: data.inputTable,
-                run_log_table: data.runLogTable,
-            },
+            workerArguments,
             orchestration: {
                 maxWorkers: orchestration.maxWorkers,
                 maxWorkersLimit: orchestration.maxWorkersLimit,
@@ -98,7 +101,7 @@ export function orchestrationStack(config: StackConfig) {
         sample_data: String(data.sampleData),
         sample_rows: String(data.sampleRows),
         secret_scope: secrets.scopeName,
-        ...(fanOut.enabled ? { state_table: fanOut.stateTable } : {}),
+        ...(fanOut.enabled ? { state_table: fanOut.stateTable, lease_table: fanOut.leaseTable } : {}),
     };
     const runParameters = {
         run_id: "{{job.run_id}}",
@@ -131,27 +134,25 @@ export function orchestrationStack(config: StackConfig) {
         max_workers: String(orchestration.maxWorkers),
     });
 
+    const tableName = (name: string) => ({ name: table(name), quoted: qualifiedTable(data.catalog, data.schema, name, true) });
     const asyncFanOut = fanOut.enabled
         ? new AsyncFanOut(
               `${names.prefix}-async`,
               {
                   folder: notebooks.folder,
-                  workers: notebooks.workers,
-                  workerJobName: names.jobName("async-worker"),
-                  dispatcherJobName: names.jobName("async-dispatcher"),
+                  workerNotebookPaths: Object.fromEntries(WORKERS.map((w) => [w.name, notebooks.notebooks[w.source.replace(/\.py$/, "")].path])),
+                  workerArguments,
+                  jobName: names.jobName,
                   setupNotebookPath: notebooks.setupPath,
                   setupParameters,
                   compute: compute.taskCompute,
-                  dispatcherSchedule: fanOut.dispatcherSchedule,
-                  concurrencyCap: fanOut.concurrencyCap,
-                  maxAttempts: fanOut.maxAttempts,
-                  stateTable: qualifiedTable(data.catalog, data.schema, fanOut.stateTable, true),
-                  runLogTable: quotedRunLog,
-                  apiTokenSource: fanOut.apiTokenSource,
+                  clusterId: compute.cluster?.id,
+                  config: fanOut,
+                  stateTable: tableName(fanOut.stateTable),
+                  leaseTable: tableName(fanOut.leaseTable),
+                  runLogTable: tableName(data.runLogTable),
                   secretScope: secrets.scopeName,
-                  apiTokenSecret: fanOut.apiTokenSecret,
                   workspaceUrl: workspace.host,
-                  notebookTimeoutSeconds: orchestration.notebookTimeoutSeconds,
                   jobTimeoutSeconds: jobs.timeoutSeconds,
                   notificationEmails: jobs.notificationEmails,
                   tags,
@@ -180,9 +181,10 @@ export function orchestrationStack(config: StackConfig) {
         keyVaultUri: secrets.vaultUri,
         ...(asyncFanOut
             ? {
-                  asyncWorkerJobId: asyncFanOut.workerJob.jobId,
+                  asyncWorkerJobIds: Object.fromEntries(Object.entries(asyncFanOut.workerJobs).map(([worker, job]) => [worker, job.jobId])),
                   asyncDispatcherJobId: asyncFanOut.dispatcherJob.jobId,
                   asyncDispatcherJobUrl: asyncFanOut.dispatcherJob.url,
+                  asyncSafetyNetJobId: asyncFanOut.safetyNetJob.id,
               }
             : {}),
         tables: {

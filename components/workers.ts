@@ -14,7 +14,44 @@ export interface WorkerDefinition {
     readonly description: string;
 }
 
-export const WORKERS: readonly WorkerDefinition[] = [
+const NAME = /^[a-z][a-z0-9_]*$/;
+
+/**
+ * What is wrong with a list of worker definitions: every name, output table and source must be unique
+ * (the name keys the run log, summaries, job parameters and config; two workers MERGEing into one table
+ * would delete each other's rows), names must be lower-case identifiers, and each needs a merge key.
+ */
+export function workerDefinitionProblems(workers: readonly WorkerDefinition[]): string[] {
+    const problems: string[] = [];
+    for (const field of ["name", "outputTable", "source"] as const) {
+        const seen = new Set<string>();
+        for (const worker of workers) {
+            if (seen.has(worker[field])) {
+                problems.push(`two workers have ${field} '${worker[field]}'; expected each worker's ${field} to be unique`);
+            }
+            seen.add(worker[field]);
+        }
+    }
+    for (const worker of workers) {
+        if (!NAME.test(worker.name)) {
+            problems.push(`worker name '${worker.name}'; expected lower-case letters, digits and underscores, starting with a letter`);
+        }
+        if (worker.mergeKey.length === 0) {
+            problems.push(`worker '${worker.name}' has no merge key; expected at least one column`);
+        }
+    }
+    return problems;
+}
+
+function checked(workers: readonly WorkerDefinition[]): readonly WorkerDefinition[] {
+    const problems = workerDefinitionProblems(workers);
+    if (problems.length > 0) {
+        throw new Error(`Invalid worker definitions in components/workers.ts:\n  - ${problems.join("\n  - ")}`);
+    }
+    return workers;
+}
+
+export const WORKERS: readonly WorkerDefinition[] = checked([
     {
         name: "customer_totals",
         source: "workers/customer_totals.py",
@@ -43,6 +80,6 @@ export const WORKERS: readonly WorkerDefinition[] = [
         mergeKey: ["order_id"],
         description: "Latest status of every order",
     },
-];
+]);
 
 export const WORKER_NAMES: readonly string[] = WORKERS.map((w) => w.name);

@@ -3,6 +3,7 @@ import * as databricks from "@pulumi/databricks";
 import * as authorization from "@pulumi/azure-native/authorization";
 import * as azureDatabricks from "@pulumi/azure-native/databricks";
 import * as resources from "@pulumi/azure-native/resources";
+import type { DatabricksAuthType } from "./config";
 
 export interface DatabricksWorkspaceArgs {
     /** Create a resource group and an Azure Databricks workspace instead of using an existing one. */
@@ -17,8 +18,25 @@ export interface DatabricksWorkspaceArgs {
     readonly workspaceName: pulumi.Input<string>;
     readonly location: pulumi.Input<string>;
     /** How the Databricks provider authenticates: an Azure AD method, which Key Vault-backed scopes require. */
-    readonly authType: pulumi.Input<string>;
+    readonly authType: DatabricksAuthType;
     readonly tags: pulumi.Input<Record<string, pulumi.Input<string>>>;
+}
+
+/**
+ * The Databricks provider's authentication arguments for an auth type (the Databricks unified client
+ * authentication of the Go SDK the provider is built on). Identifiers and credentials are left to the
+ * environment, which the provider reads at every run, so none is stored in the stack's state:
+ * - github-oidc-azure: ARM_CLIENT_ID and ARM_TENANT_ID name the app registration, and GitHub's
+ *   ACTIONS_ID_TOKEN_REQUEST_URL/ACTIONS_ID_TOKEN_REQUEST_TOKEN (a job with `permissions: id-token: write`)
+ *   give the OIDC token the provider exchanges for its own Azure AD tokens (audience
+ *   api://AzureADTokenExchange), so a long `pulumi up` never depends on the Azure CLI's session;
+ *   see databricks-sdk-go config/auth_azure_github_oidc.go.
+ * - azure-msi: the SDK only tries a managed identity when azure_use_msi is set (auth_azure_msi.go),
+ *   so the auth type alone is not enough.
+ * - azure-client-secret: ARM_CLIENT_ID, ARM_CLIENT_SECRET, ARM_TENANT_ID.
+ */
+export function databricksProviderAuth(authType: DatabricksAuthType): Pick<databricks.ProviderArgs, "authType" | "azureUseMsi"> {
+    return authType === "azure-msi" ? { authType, azureUseMsi: true } : { authType };
 }
 
 /**
@@ -69,7 +87,7 @@ export class DatabricksWorkspace extends pulumi.ComponentResource {
 
         this.provider = new databricks.Provider(
             `${name}-provider`,
-            { host: this.host, azureWorkspaceResourceId: this.workspaceResourceId, authType: args.authType },
+            { host: this.host, azureWorkspaceResourceId: this.workspaceResourceId, ...databricksProviderAuth(args.authType) },
             { parent: this },
         );
 

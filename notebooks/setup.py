@@ -4,8 +4,9 @@
 # MAGIC
 # MAGIC First task of both orchestration jobs. Idempotent, so it is cheap on every run:
 # MAGIC - creates the environment's schema, the input table `orders`, the append-only run-log table and,
-# MAGIC   with the asynchronous fan-out on, its state table, before any worker fans out (concurrent
-# MAGIC   workers then only append to the run log, which never conflicts);
+# MAGIC   with the asynchronous fan-out on, its state and lease tables (adding to an existing state table
+# MAGIC   the columns a newer dispatcher needs), before any worker fans out (concurrent workers then
+# MAGIC   only append to the run log, which never conflicts);
 # MAGIC - when `sample_data` is `true` and the input table is empty, fills it with deterministic sample
 # MAGIC   orders (the same rows in every environment), including later versions of some orders so the
 # MAGIC   workers' deduplication has something to do;
@@ -18,7 +19,7 @@
 
 # COMMAND ----------
 
-for _name, _default in [("sample_data", "true"), ("sample_rows", "20000"), ("secret_scope", ""), ("state_table", "")]:
+for _name, _default in [("sample_data", "true"), ("sample_rows", "20000"), ("secret_scope", ""), ("state_table", ""), ("lease_table", "")]:
     dbutils.widgets.text(_name, _default)
 
 catalog, schema = widget("catalog"), widget("schema")
@@ -66,13 +67,25 @@ spark.sql(
         duration_seconds DOUBLE,
         rows_merged BIGINT,
         status STRING,
-        error STRING
+        error STRING,
+        wall_seconds DOUBLE,
+        recorded_by STRING
     ) USING DELTA
-    COMMENT 'One row per worker run, appended by every worker notebook'
+    COMMENT 'Appended by every worker run (recorded_by worker: its own SQL time in duration_seconds) and by the orchestrators for every dbutils.notebook.run attempt (recorded_by orchestrator: its wall time in wall_seconds, start-up included)'
     """
 )
+# Columns added since the first version of the run log, added to an existing table in place.
+RUN_LOG_ADDED_COLUMNS = [("wall_seconds", "DOUBLE"), ("recorded_by", "STRING")]
+run_log_columns = {row["col_name"] for row in spark.sql(f"DESCRIBE TABLE {run_log_table}").collect()}
+missing_run_log_columns = [f"{name} {kind}" for name, kind in RUN_LOG_ADDED_COLUMNS if name not in run_log_columns]
+if run_log_columns and missing_run_log_columns:
+    spark.sql(f"ALTER TABLE {run_log_table} ADD COLUMNS ({', '.join(missing_run_log_columns)})")
+    print(f"Added {', '.join(missing_run_log_columns)} to {run_log_table}")
 
 state_table = table_name(widget("state_table")) if widget("state_table") else None
+lease_table = table_name(widget("lease_table")) if widget("lease_table") else None
+# Columns added since the first version of the state table, added to an existing table in place.
+STATE_TABLE_ADDED_COLUMNS = [("submission_token", "STRING"), ("submitted_at", "TIMESTAMP")]
 if state_table:
     spark.sql(
         f"""
@@ -85,9 +98,28 @@ if state_table:
             attempts INT,
             created_at TIMESTAMP,
             updated_at TIMESTAMP,
-            last_error STRING
+            last_error STRING,
+            submission_token STRING,
+            submitted_at TIMESTAMP
         ) USING DELTA
         COMMENT 'Work for the asynchronous fan-out: producers INSERT PENDING entries, the dispatcher runs them'
+        """
+    )
+    existing_columns = {row["col_name"] for row in spark.sql(f"DESCRIBE TABLE {state_table}").collect()}
+    missing_columns = [f"{name} {kind}" for name, kind in STATE_TABLE_ADDED_COLUMNS if name not in existing_columns]
+    if existing_columns and missing_columns:
+        spark.sql(f"ALTER TABLE {state_table} ADD COLUMNS ({', '.join(missing_columns)})")
+        print(f"Added {', '.join(missing_columns)} to {state_table}")
+if lease_table:
+    spark.sql(
+        f"""
+        CREATE TABLE IF NOT EXISTS {lease_table} (
+            name STRING NOT NULL,
+            holder STRING,
+            acquired_at TIMESTAMP,
+            expires_at TIMESTAMP
+        ) USING DELTA
+        COMMENT 'The asynchronous fan-out dispatcher lease: one pass at a time counts slots and submits'
         """
     )
 
@@ -140,7 +172,7 @@ if scope:
     except Exception as failure:
         raise RuntimeError(
             f"Cannot read secret scope {scope!r}: {failure}. The AzureDatabricks service principal needs the "
-            "'Key Vault Secrets User' role on the scope's Key Vault (see the README, 'Secrets')."
+            "'Key Vault Secrets User' role on the scope's Key Vault (see docs/secrets.md, 'When the scope cannot be read')."
         ) from failure
     print(f"Secret scope {scope!r} is readable ({len(secret_keys)} secrets)")
 
@@ -149,6 +181,7 @@ dbutils.notebook.exit(json.dumps({
     "input_table": input_table.replace("`", ""),
     "run_log_table": run_log_table.replace("`", ""),
     "state_table": state_table.replace("`", "") if state_table else None,
+    "lease_table": lease_table.replace("`", "") if lease_table else None,
     "sample_rows_inserted": inserted,
     "secret_scope": scope,
     "secrets_visible": len(secret_keys),

@@ -6,7 +6,7 @@ import { createPolicies, engineStackContext, memoize, POLICY_PACK_NAME } from ".
 
 new PolicyPack(POLICY_PACK_NAME, {
     description:
-        "Guardrails for the Databricks notebook-orchestration stack: auto-terminating, tagged clusters; bounded, notifying jobs; Key Vault-backed secrets and no plain-text ones; schedules paused outside production.",
+        "Guardrails for the Databricks notebook-orchestration stack: auto-terminating, tagged clusters; bounded, notifying jobs; Key Vault-backed secrets in RBAC vaults behind a firewall, and no plain-text ones; schedules paused outside production.",
     enforcementLevel: "mandatory",
     policies: createPolicies(memoize(() => engineStackContext())),
 });

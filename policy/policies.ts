@@ -4,6 +4,8 @@
  * Pulumi CLI runs the pack against. Constructing a PolicyPack starts a gRPC server, so only index.ts
  * does that.
  */
+import * as fs from "fs";
+import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import type { PolicyConfigSchema, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import {
@@ -22,11 +24,15 @@ import {
     notebookSecretViolations,
     plainProps,
     purgeProtectionViolations,
+    rbacAuthorizationViolations,
+    ReadSourceFile,
     RESOURCE_TYPES,
     scheduleViolations,
     secretScopeViolations,
     StackContext,
+    vaultNetworkViolations,
 } from "./rules";
+import { MIN_KEY_VAULT_IP_PREFIX_LENGTH } from "../components/config";
 
 export const POLICY_PACK_NAME = "notebook-orchestration";
 
@@ -69,8 +75,49 @@ function production(context: () => StackContext, args: ResourceValidationArgs): 
     return isProductionStack(context(), configured ?? DEFAULT_PRODUCTION_STACKS);
 }
 
+/**
+ * Reads a notebook's local source file. A relative path is relative to the Pulumi program's directory,
+ * which the CLI does not tell a policy pack (it starts the pack in the pack's own directory): it is
+ * looked for in each of `roots` in turn.
+ */
+export function sourceFileReader(roots: readonly string[]): ReadSourceFile {
+    return (file) => {
+        if (path.isAbsolute(file)) {
+            return fs.readFileSync(file, "utf8");
+        }
+        const found = roots.map((root) => path.resolve(root, file)).find((candidate) => fs.existsSync(candidate));
+        if (!found) {
+            throw new Error(`no such file in ${roots.join(" or ")}`);
+        }
+        return fs.readFileSync(found, "utf8");
+    };
+}
+
+/**
+ * Where a relative notebook source may be: the project holding the pack (the nearest directory above
+ * it with a Pulumi.yaml, as in this repository), then the directory the CLI was started from (PWD).
+ */
+export function programRoots(env: NodeJS.ProcessEnv = process.env, packDirectory = __dirname): string[] {
+    const roots: string[] = [];
+    for (let dir = path.dirname(packDirectory); ; dir = path.dirname(dir)) {
+        if (fs.existsSync(path.join(dir, "Pulumi.yaml"))) {
+            roots.push(dir);
+            break;
+        }
+        if (path.dirname(dir) === dir) {
+            break;
+        }
+    }
+    for (const dir of [env.PWD, process.cwd()]) {
+        if (dir && !roots.includes(dir)) {
+            roots.push(dir);
+        }
+    }
+    return roots;
+}
+
 /** Every policy of the pack, all mandatory: a violation fails `pulumi preview` and blocks `pulumi up`. */
-export function createPolicies(context: () => StackContext): ResourceValidationPolicy[] {
+export function createPolicies(context: () => StackContext, readSourceFile: ReadSourceFile = sourceFileReader(programRoots())): ResourceValidationPolicy[] {
     return [
         {
             name: "cluster-auto-termination",
@@ -158,13 +205,45 @@ export function createPolicies(context: () => StackContext): ResourceValidationP
             }),
         },
         {
+            name: "key-vault-rbac-authorization",
+            description: "Key Vaults authorize data plane access with Azure RBAC, not access policies.",
+            enforcementLevel: "mandatory",
+            validateResource: validate([RESOURCE_TYPES.vault], rbacAuthorizationViolations),
+        },
+        {
+            name: "key-vault-network-restricted",
+            description:
+                "Key Vaults are not open to all networks: the firewall denies by default (or public access is off) and allows no range wider than " +
+                "minIpRulePrefixLength; outside production, the stack's keyVaultPublicNetworkAccess: true opens a vault on purpose.",
+            enforcementLevel: "mandatory",
+            configSchema: {
+                properties: {
+                    ...productionSchema.properties,
+                    minIpRulePrefixLength: {
+                        type: "integer",
+                        minimum: 0,
+                        maximum: 32,
+                        default: MIN_KEY_VAULT_IP_PREFIX_LENGTH,
+                        description: "Shortest prefix an IP rule may have: a /16 allows 65,536 addresses.",
+                    },
+                },
+            },
+            validateResource: validate([RESOURCE_TYPES.vault], (vault, args) => {
+                const openAllowed = context().keyVaultPublicNetworkAccess === true && !production(context, args);
+                const minPrefix = args.getConfig<{ minIpRulePrefixLength?: number }>().minIpRulePrefixLength ?? MIN_KEY_VAULT_IP_PREFIX_LENGTH;
+                return vaultNetworkViolations(vault, openAllowed, minPrefix);
+            }),
+        },
+        {
             name: "no-plaintext-secrets",
-            description: "No token, password, key or connection string in notebook sources, job settings or Spark config.",
+            description:
+                "No token, password, key or connection string in notebook sources (inline or from a local file), job settings or Spark config; " +
+                "no credential-bearing Spark setting set to a literal in notebook code (spark.conf.set, hadoopConfiguration().set, builder config, reader options).",
             enforcementLevel: "mandatory",
             validateResource: validate([RESOURCE_TYPES.notebook, RESOURCE_TYPES.job, RESOURCE_TYPES.cluster], (props, args) => {
                 switch (args.type) {
                     case RESOURCE_TYPES.notebook:
-                        return notebookSecretViolations(props);
+                        return notebookSecretViolations(props, readSourceFile);
                     case RESOURCE_TYPES.job:
                         return jobSecretViolations(props);
                     default:
@@ -185,12 +264,15 @@ export function engineStackContext(env: NodeJS.ProcessEnv = process.env): StackC
         return {};
     }
     let mode: string | undefined;
+    let keyVaultPublicNetworkAccess: boolean | undefined;
     try {
-        mode = new pulumi.Config(pulumi.getProject()).get("mode");
+        const config = new pulumi.Config(pulumi.getProject());
+        mode = config.get("mode");
+        keyVaultPublicNetworkAccess = config.get("keyVaultPublicNetworkAccess") === "true";
     } catch {
         mode = undefined;
     }
-    return { stack: pulumi.getStack(), mode };
+    return { stack: pulumi.getStack(), mode, keyVaultPublicNetworkAccess };
 }
 
 /** The context, read once: it does not change while the pack runs. */

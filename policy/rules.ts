@@ -6,7 +6,8 @@
  * Messages never repeat a secret-looking value, only where it is and what it looks like: they end up
  * in CI logs and pull-request comments.
  */
-import { ASYNC_CAP_LIMIT_PER_JOB, MAX_AUTOTERMINATION_MINUTES, MAX_WORKERS_HARD_LIMIT } from "../components/config";
+import { ASYNC_CAP_LIMIT_PER_JOB, MAX_AUTOTERMINATION_MINUTES, MAX_WORKERS_HARD_LIMIT, MIN_KEY_VAULT_IP_PREFIX_LENGTH } from "../components/config";
+import { callArguments, closingBracket, Dialect, receiverText, stringConstants, stringExpression, Token, tokenize } from "./python";
 
 /** Resource types the rules look at, as the engine names them. */
 export const RESOURCE_TYPES = {
@@ -43,6 +44,11 @@ export interface StackContext {
     readonly stack?: string;
     /** The stack's `mode` config value (`development` or `production`), when known. */
     readonly mode?: string;
+    /**
+     * The stack's `keyVaultPublicNetworkAccess` config value: the explicit switch that opens its vault
+     * to all networks, honoured outside production only.
+     */
+    readonly keyVaultPublicNetworkAccess?: boolean;
 }
 
 /** Production: the stack's config says `mode: production`, or the stack is named as a production stack. */
@@ -268,6 +274,66 @@ export function purgeProtectionViolations(vault: Props, production: boolean): st
     return [`properties.enablePurgeProtection is ${describe(enabled)}: a production Key Vault must have purge protection on (config keyVaultPurgeProtection)`];
 }
 
+/** The vault authorizes data plane access with Azure RBAC, not with access policies. */
+export function rbacAuthorizationViolations(vault: Props): string[] {
+    const properties = vault.properties;
+    const enabled = asRecord(properties)?.enableRbacAuthorization;
+    if (properties === UNKNOWN || enabled === UNKNOWN || enabled === true) {
+        return [];
+    }
+    return [
+        `properties.enableRbacAuthorization is ${describe(enabled)}: a Key Vault must authorize with Azure RBAC (access policies are a second, ` +
+            "unaudited permission system that anyone with Key Vault Contributor can rewrite)",
+    ];
+}
+
+/** Prefix length of an IP rule's value (32 for a single address), or undefined when it is not IPv4. */
+function ipRulePrefixLength(value: string): number | undefined {
+    const match = /^\d{1,3}(?:\.\d{1,3}){3}(?:\/(\d{1,2}))?$/.exec(value.trim());
+    return match ? Number(match[1] ?? 32) : undefined;
+}
+
+/**
+ * The vault is not open to all networks: public network access disabled (private endpoints only), or
+ * a firewall that denies by default and allows no range wider than `minPrefixLength`. `openAllowed`
+ * is the stack's explicit switch (keyVaultPublicNetworkAccess), which production never gets.
+ */
+export function vaultNetworkViolations(vault: Props, openAllowed: boolean, minPrefixLength = MIN_KEY_VAULT_IP_PREFIX_LENGTH): string[] {
+    const properties = vault.properties;
+    if (properties === UNKNOWN || openAllowed) {
+        return [];
+    }
+    const record = asRecord(properties);
+    const access = record?.publicNetworkAccess;
+    if (access === UNKNOWN || (typeof access === "string" && access.toLowerCase() === "disabled")) {
+        return [];
+    }
+    const acls = record?.networkAcls;
+    const defaultAction = acls === UNKNOWN ? UNKNOWN : asRecord(acls)?.defaultAction;
+    if (defaultAction === UNKNOWN) {
+        return [];
+    }
+    if (typeof defaultAction !== "string" || defaultAction.toLowerCase() !== "deny") {
+        return [
+            `properties.networkAcls.defaultAction is ${describe(defaultAction)} (Allow when unset): the vault is open to all networks. ` +
+                "Deny by default with bypass AzureServices, and allow-list the networks that need its data plane " +
+                "(config keyVaultAllowedIpRanges, keyVaultAllowedSubnetIds); outside production, keyVaultPublicNetworkAccess: true opens it on purpose",
+        ];
+    }
+    const violations: string[] = [];
+    asArray(asRecord(acls)?.ipRules).forEach((rule, index) => {
+        const value = asRecord(rule)?.value;
+        const prefix = typeof value === "string" ? ipRulePrefixLength(value) : undefined;
+        if (prefix !== undefined && prefix < minPrefixLength) {
+            violations.push(
+                `properties.networkAcls.ipRules[${index}] ${JSON.stringify(value)} allows ${2 ** (32 - prefix)} addresses: ` +
+                    `at most a /${minPrefixLength} may pass the firewall, or the vault is as good as open to all networks`,
+            );
+        }
+    });
+    return violations;
+}
+
 // --- Secret-looking values -----------------------------------------------------------------------
 
 /** What a secret-looking value looks like and where it is; never the value itself. */
@@ -322,11 +388,15 @@ export function secretLikeValues(text: string): SecretFinding[] {
  * providers (fs.azure.sas.token.provider.type) are not.
  */
 export function isSensitiveSettingName(name: string): boolean {
-    const lower = name.toLowerCase();
+    // A per-account setting ends with the account's host (fs.azure.account.key.<account>.dfs.core.windows.net):
+    // what the setting is, and so whether it names a type or a class, comes before it.
+    const lower = name.toLowerCase().replace(/\.[^.]+\.(?:dfs|blob)\.core\.[a-z0-9.]+$/, "");
     if (/[._-](type|class|provider|endpoint|enabled|id|name|scope|mechanism)$/.test(lower)) {
         return false;
     }
-    return /password|passwd|secret|token|account\.key|access[._-]?key|private[._-]?key|credential|connection[._-]?string|(?:^|[._-])sas(?:[._-]|$)/.test(lower);
+    return /password|passwd|secret|token|account\.key|access[._-]?key|private[._-]?key|client-provided-key|credential|connection[._-]?string|(?:^|[._-])sas(?:[._-]|$)/.test(
+        lower,
+    );
 }
 
 /** Job parameter names that announce a credential: `db_password`, `api_token`, `client_secret`... */
@@ -412,15 +482,262 @@ export function jobSecretViolations(job: Props): string[] {
     return [...parameterViolations, ...jobClusterSpecs(job).flatMap(({ where, spec }) => sparkSettingViolations(spec, where)), ...valueViolations(job, "job")];
 }
 
-/** A notebook's source, decoded from `contentBase64`. */
-export function notebookSecretViolations(notebook: Props): string[] {
-    const content = notebook.contentBase64;
-    if (typeof content !== "string") {
+// --- Spark settings set in notebook code ------------------------------------------------------------
+
+/**
+ * Calls that set a Spark or Hadoop setting, with the names of their key and value parameters:
+ * pyspark RuntimeConfig.set(key, value) (`spark.conf.set`), SparkConf.set/setIfMissing(key, value),
+ * Hadoop Configuration.set/setIfUnset(name, value) (`spark._jsc.hadoopConfiguration().set`, through
+ * Py4J), SparkSession.Builder.config(key, value), DataFrameReader/Writer.option(key, value).
+ */
+const SETTING_CALLS: ReadonlyMap<string, { readonly key: readonly string[]; readonly value: readonly string[] }> = new Map([
+    ["set", { key: ["key", "name"], value: ["value"] }],
+    ["setIfMissing", { key: ["key"], value: ["value"] }],
+    ["setIfUnset", { key: ["name"], value: ["value"] }],
+    ["config", { key: ["key"], value: ["value"] }],
+    ["option", { key: ["key"], value: ["value"] }],
+]);
+
+/**
+ * The setting a SQL `SET <key> = <value>` statement gives a literal credential, or undefined. SET
+ * takes its value as raw text, never as an expression, so only a variable reference (`${var}`) or a
+ * secret reference is not a literal. https://spark.apache.org/docs/latest/sql-ref-syntax-aux-conf-mgmt-set.html
+ */
+export function literalSqlSet(statement: string): string | undefined {
+    const match = /^\s*SET\s+`?([^\s=`]+)`?\s*=\s*(.*?)\s*;?\s*$/is.exec(statement);
+    if (!match || match[2] === "" || match[2].includes("${") || isSecretReference(match[2]) || !isSensitiveSettingName(match[1])) {
+        return undefined;
+    }
+    return match[1];
+}
+
+/** SET statements with literal credentials in SQL text, one statement a line. */
+export function literalSqlSettings(sql: string, call = "SET"): LiteralSettingFinding[] {
+    return sql.split(/\r?\n/).flatMap((line, index) => {
+        const setting = literalSqlSet(line);
+        return setting ? [{ line: index + 1, call, setting }] : [];
+    });
+}
+
+export type NotebookLanguage = "python" | "scala" | "sql";
+
+/** How a source-format notebook of each language marks its lines: `# MAGIC`, `// MAGIC`, `-- MAGIC`. */
+const COMMENT_PREFIX: Readonly<Record<NotebookLanguage, string>> = { python: "#", scala: "//", sql: "--" };
+
+/**
+ * The cells of a source-format notebook written in another language (`# MAGIC %sql` in a Python
+ * notebook), without the `MAGIC` prefix and the magic command; every other line is left blank, so
+ * line numbers are those of the file.
+ */
+export function magicCellText(source: string, notebookLanguage: NotebookLanguage, cellLanguage: NotebookLanguage): string {
+    const prefix = COMMENT_PREFIX[notebookLanguage];
+    const magic = new RegExp(`^${prefix.replace(/[/]/g, "\\/")} MAGIC ?(.*)$`);
+    let inCell = false;
+    return source
+        .split(/\r?\n/)
+        .map((line) => {
+            if (line.startsWith(`${prefix} COMMAND ---`)) {
+                inCell = false;
+                return "";
+            }
+            const body = magic.exec(line)?.[1];
+            if (body === undefined) {
+                return "";
+            }
+            const command = /^\s*%(\w+)\b/.exec(body);
+            if (command) {
+                inCell = command[1] === cellLanguage;
+            }
+            return inCell ? body.replace(/^\s*%\w+\b/, "") : "";
+        })
+        .join("\n");
+}
+
+/** Credential-bearing settings given literal values in a text written in `language`. */
+function literalSettingsIn(text: string, language: NotebookLanguage, call?: string): LiteralSettingFinding[] {
+    return language === "sql" ? literalSqlSettings(text, call) : literalSecretSettings(text, language);
+}
+
+/** A credential-bearing setting given a literal value in code. */
+export interface LiteralSettingFinding {
+    /** 1-based line of the call. */
+    readonly line: number;
+    /** The call as written, e.g. `spark.conf.set`. */
+    readonly call: string;
+    /** The setting's name, with the parts known only at run time (an f-string field) as `*`. */
+    readonly setting: string;
+    /** The constant the value came from, when it was passed by name. */
+    readonly constant?: string;
+}
+
+function argument(args: ReturnType<typeof callArguments>, position: number, names: readonly string[]): Token[] | undefined {
+    return args.positional[position] ?? names.map((name) => args.keyword.get(name)).find((tokens) => tokens !== undefined);
+}
+
+/**
+ * Calls in a Python (or Scala) source that set a credential-bearing setting (isSensitiveSettingName:
+ * a storage account key, a SAS token, an OAuth client secret, a password...) to a literal: a string,
+ * an f-string without fields, or a name bound only to one; and `spark.sql("SET <key>=<value>")`, the
+ * SQL form of spark.conf.set. A value read at run time, such as dbutils.secrets.get(scope, key), is
+ * what the setting should get.
+ */
+export function literalSecretSettings(source: string, dialect: Dialect = "python"): LiteralSettingFinding[] {
+    const tokens = tokenize(source, dialect);
+    const constants = stringConstants(tokens);
+    const findings: LiteralSettingFinding[] = [];
+    for (let i = 1; i + 1 < tokens.length; i++) {
+        const method = tokens[i];
+        const call = SETTING_CALLS.get(method.text);
+        const sql = method.text === "sql";
+        if (method.kind !== "name" || (!call && !sql) || tokens[i - 1].text !== "." || tokens[i + 1].text !== "(") {
+            continue;
+        }
+        const args = callArguments(tokens.slice(i + 2, closingBracket(tokens, i + 1)));
+        if (sql) {
+            const statement = args.positional[0] && stringExpression(args.positional[0], constants);
+            const set = statement && !statement.dynamic ? literalSqlSet(statement.text) : undefined;
+            if (set) {
+                findings.push({ line: method.line, call: `${receiverText(tokens, i - 1)}.sql("SET ...")`, setting: set });
+            }
+            continue;
+        }
+        const keyTokens = argument(args, 0, call!.key);
+        const valueTokens = argument(args, 1, call!.value);
+        const key = keyTokens && stringExpression(keyTokens, constants);
+        const value = valueTokens && stringExpression(valueTokens, constants);
+        if (!key || !value || value.dynamic || value.text === "" || isSecretReference(value.text) || !isSensitiveSettingName(key.text)) {
+            continue;
+        }
+        const constant = valueTokens.length === 1 && valueTokens[0].kind === "name" ? valueTokens[0].text : undefined;
+        findings.push({ line: method.line, call: `${receiverText(tokens, i - 1)}.${method.text}`, setting: key.text, constant });
+    }
+    return [...findings, ...literalDictionarySettings(tokens, constants, dialect)].sort((a, b) => a.line - b.line);
+}
+
+/**
+ * Dictionary entries `"<setting>": <literal>` (a Scala Map's `"<setting>" -> <literal>`) whose key
+ * is a credential-bearing Spark or Hadoop setting name (dotted, like fs.azure.account.oauth2.client.secret):
+ * the configs handed to dbutils.fs.mount(extra_configs=...), spark.conf.setAll or a reader's options(**...).
+ */
+function literalDictionarySettings(tokens: readonly Token[], constants: ReturnType<typeof stringConstants>, dialect: Dialect): LiteralSettingFinding[] {
+    const findings: LiteralSettingFinding[] = [];
+    const arrow = dialect === "python" ? ":" : "->";
+    for (let i = 0; i + 2 < tokens.length; i++) {
+        const key = tokens[i];
+        // A string then a colon is a dictionary entry in Python (annotations and slices start otherwise).
+        if (key.kind !== "string" || tokens[i + 1].text !== arrow || tokens[i - 1]?.kind === "string") {
+            continue;
+        }
+        const setting = key.value!.text;
+        let end = i + 2;
+        for (let depth = 0; end < tokens.length; end++) {
+            const text = tokens[end].text;
+            if (depth === 0 && (text === "," || text === "}" || text === ")")) break;
+            if ("([{".includes(text)) depth++;
+            else if (")]}".includes(text)) depth--;
+        }
+        const valueTokens = tokens.slice(i + 2, end).filter((token) => token.kind !== "newline");
+        const value = stringExpression(valueTokens, constants);
+        if (!setting.includes(".") || !isSensitiveSettingName(setting) || !value || value.dynamic || value.text === "" || isSecretReference(value.text)) {
+            continue;
+        }
+        const constant = valueTokens.length === 1 && valueTokens[0].kind === "name" ? valueTokens[0].text : undefined;
+        findings.push({ line: key.line, call: dialect === "python" ? "a dictionary entry" : "a Map entry", setting, constant });
+    }
+    return findings;
+}
+
+// --- Notebooks -------------------------------------------------------------------------------------
+
+/** The notebook's language from its `language` (PYTHON, SCALA, SQL, R) or its file's extension; Python when neither says. */
+function notebookLanguage(language: unknown, extension: string | undefined): NotebookLanguage | undefined {
+    const name =
+        typeof language === "string"
+            ? language.toLowerCase()
+            : ({ ".py": "python", ".ipynb": "python", ".scala": "scala", ".sql": "sql" } as Record<string, string>)[extension ?? ".py"];
+    return name === "python" || name === "scala" || name === "sql" ? name : undefined;
+}
+
+/**
+ * Credential-bearing settings given literal values anywhere in a notebook: its own language, and its
+ * cells in another (a source file's MAGIC cells, a Jupyter cell starting with %sql or %scala).
+ */
+function literalSettingsInNotebook(text: string, language: NotebookLanguage, jupyter: boolean): LiteralSettingFinding[] {
+    if (jupyter) {
+        const magic = /^\s*%(python|scala|sql)\b/.exec(text)?.[1] as NotebookLanguage | undefined;
+        return magic ? literalSettingsIn(text.replace(/^\s*%\w+/, ""), magic, `%${magic} SET`) : literalSettingsIn(text, language);
+    }
+    const others = (["python", "scala", "sql"] as const).filter((other) => other !== language);
+    return [
+        ...literalSettingsIn(text, language),
+        ...others.flatMap((other) => literalSettingsIn(magicCellText(text, language, other), other, `%${other} SET`)),
+    ].sort((a, b) => a.line - b.line);
+}
+
+/** Reads a notebook's local source file (a Notebook declared with `source`); throws when it cannot. */
+export type ReadSourceFile = (file: string) => string;
+
+interface NotebookText {
+    /** Where the text is in the notebook: "" for a source file, "cell <n>" for a Jupyter notebook's cell. */
+    readonly where: string;
+    readonly text: string;
+}
+
+/** The notebook's text in parts: a source-format notebook is one, a Jupyter notebook (.ipynb) one per cell. */
+function notebookParts(content: string, jupyter: boolean): NotebookText[] {
+    if (!jupyter) {
+        return [{ where: "", text: content }];
+    }
+    try {
+        const cells = asArray(asRecord(JSON.parse(content))?.cells);
+        return cells.map((cell, index) => {
+            const source = asRecord(cell)?.source;
+            return { where: ` cell ${index + 1}`, text: Array.isArray(source) ? source.join("") : String(source ?? "") };
+        });
+    } catch {
+        return [{ where: "", text: content }];
+    }
+}
+
+/**
+ * A notebook's source, from `contentBase64` or from the local file named by `source` (read with
+ * `readSourceFile`): secret-looking values anywhere, and credential-bearing Spark settings set to
+ * literals in its Python, Scala or SQL code.
+ */
+export function notebookSecretViolations(notebook: Props, readSourceFile?: ReadSourceFile): string[] {
+    const name = `notebook ${typeof notebook.path === "string" ? notebook.path : "(path not known yet)"}`;
+    const file = typeof notebook.source === "string" ? notebook.source : undefined;
+    let content: string;
+    if (typeof notebook.contentBase64 === "string") {
+        content = Buffer.from(notebook.contentBase64, "base64").toString("utf8");
+    } else if (file !== undefined && readSourceFile) {
+        try {
+            content = readSourceFile(file);
+        } catch (error) {
+            return [`${name} comes from source file ${JSON.stringify(file)}, which cannot be read to check it for credentials: ${(error as Error).message}`];
+        }
+    } else {
         return [];
     }
-    const source = Buffer.from(content, "base64").toString("utf8");
-    return secretLikeValues(source).map(
-        (f) =>
-            `notebook ${typeof notebook.path === "string" ? notebook.path : "(path not known yet)"} line ${f.line} contains what looks like ${f.kind}: read it with dbutils.secrets.get from the Key Vault-backed scope`,
-    );
+    const extension = file?.toLowerCase().match(/\.[a-z]+$/)?.[0];
+    const jupyter = notebook.format === "JUPYTER" || extension === ".ipynb";
+    const language = notebookLanguage(notebook.language, extension);
+    return notebookParts(content, jupyter).flatMap(({ where, text }) => {
+        const settings = language ? literalSettingsInNotebook(text, language, jupyter) : [];
+        // A line that sets a named setting says so; what it looks like besides adds nothing.
+        const settingLines = new Set(settings.map((f) => f.line));
+        return [
+            ...secretLikeValues(text)
+                .filter((f) => !settingLines.has(f.line))
+                .map(
+                    (f) =>
+                        `${name}${where} line ${f.line} contains what looks like ${f.kind}: read it with dbutils.secrets.get from the Key Vault-backed scope`,
+                ),
+            ...settings.map(
+                (f) =>
+                    `${name}${where} line ${f.line} sets '${f.setting}' to a literal${f.constant ? ` (${f.constant})` : ""} with ${f.call}: ` +
+                    "read the credential with dbutils.secrets.get from the Key Vault-backed scope, or refer to it in the cluster's Spark conf as {{secrets/<scope>/<key>}}",
+            ),
+        ];
+    });
 }

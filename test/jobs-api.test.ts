@@ -1,12 +1,12 @@
 import { expect } from "chai";
 import { ApiError, JobsClient, backoffDelay, parseRetryAfter, DEFAULT_RETRY, type RetryEvent } from "../cli/api";
-import type { Credential } from "../cli/config";
+import type { Credential } from "../cli/auth";
 import { CliError } from "../cli/errors";
 import { rejectionOf } from "./fixtures/jobs/harness";
 import { GOOD_TOKEN, startFakeWorkspace, throttled, type FakeWorkspace, type FakeWorkspaceOptions } from "./fixtures/jobs/server";
 
 function pat(token: string, description = "personal access token from DATABRICKS_TOKEN"): Credential {
-    return { kind: "pat", description, hint: "check the token", getToken: async () => token, secrets: () => [token] };
+    return { authType: "pat", description, hint: "check the token", getToken: async () => token, invalidate: () => undefined, secrets: () => [token] };
 }
 
 describe("jobs: API client (cli/api.ts) against a local Jobs API 2.2 server", () => {
@@ -131,6 +131,17 @@ describe("jobs: API client (cli/api.ts) against a local Jobs API 2.2 server", ()
         expect(lists[0].query.limit).to.equal("3");
     });
 
+    it("lists jobs across pages (jobs/list next_page_token) and filters by exact name, case-insensitively", async () => {
+        await start();
+        const all = await client().listJobs({ pageSize: 3 });
+        expect(all.map((j) => j.job_id)).to.deep.equal([123, 456, 611, 612, 705, 706, 801, 802, 901, 902]);
+        const lists = ws.calls.filter((c) => c.path === "/api/2.2/jobs/list");
+        expect(lists.map((c) => c.query.limit)).to.deep.equal(["3", "3", "3", "3"]);
+        expect(lists[1].query.page_token).to.be.a("string").that.is.not.empty;
+        const named = await client().listJobs({ name: "[DEV] Notebook-Orchestration Parallel" });
+        expect(named.map((j) => j.job_id)).to.deep.equal([456]);
+    });
+
     it("stops paging when has_more is false", async () => {
         await start();
         const runs = await client().listRuns(456, { completedOnly: true, max: 50, pageSize: 25 });
@@ -143,7 +154,7 @@ describe("jobs: API client (cli/api.ts) against a local Jobs API 2.2 server", ()
         const err = await rejectionOf(client(GOOD_TOKEN, { timeoutMs: 50, retry: { maxAttempts: 2 } }).getJob(123));
         expect(err).to.be.instanceOf(CliError);
         expect(err.message).to.match(/failed after 2 attempts: no answer within 0\.1s|failed after 2 attempts: no answer within 0\.05s/);
-        expect(err.message).to.match(/--timeout/);
+        expect(err.message).to.match(/--request-timeout/);
         expect(ws.count("GET", "/get")).to.equal(2);
     });
 

@@ -42,11 +42,11 @@ describe("jobs compare (against a local Jobs API 2.2 server)", () => {
         await ws?.close();
     });
 
-    it("--json gives the hand-computed figures, paging runs/list over two pages and retrying a 429", async () => {
+    it("-o json gives the hand-computed figures, paging runs/list over two pages and retrying a 429", async () => {
         await start({
             faults: [throttled("/api/2.2/jobs/runs/list", "1")],
         });
-        const res = await runCli(["compare", "--last", "4", "--json"], deps());
+        const res = await runCli(["compare", "--last", "4", "-o", "json"], deps());
         expect(res.code, res.stderr).to.equal(0);
         const report = JSON.parse(res.stdout);
 
@@ -106,6 +106,14 @@ describe("jobs compare (against a local Jobs API 2.2 server)", () => {
         expect(res.sleeps, "waited the Retry-After of the 429").to.include(1000);
         expect(ws.count("GET", "/runs/get")).to.equal(8);
         expect(ws.count("GET", "/runs/get-output")).to.equal(8);
+    });
+
+    it("--json is kept as the same as -o json", async () => {
+        await start();
+        const json = await runCli(["compare", "--last", "2", "-o", "json"], deps());
+        const legacy = await runCli(["compare", "--last", "2", "--json"], deps());
+        expect(legacy.code, legacy.stderr).to.equal(0);
+        expect(JSON.parse(legacy.stdout)).to.deep.equal(JSON.parse(json.stdout));
     });
 
     it("prints tables with the same figures", async () => {
@@ -169,6 +177,15 @@ describe("jobs compare (against a local Jobs API 2.2 server)", () => {
         expect(res.stderr).to.match(
             /Error: sequential job 123 \(\[dev\] notebook-orchestration sequential\) has no completed runs yet: start one with `npm run jobs -- run --job sequential`/,
         );
+    });
+
+    it("finds both jobs by name when the stack's outputs cannot be read", async () => {
+        await start();
+        const res = await runCli(["compare", "--stack", "pr-42"], { env: patEnv(ws), readStack: undefined });
+        expect(res.stderr).to.match(/Found sequential job 611 by its name '\[pr-42\] notebook-orchestration sequential'/);
+        expect(res.stderr).to.match(/Found parallel job 612 by its name '\[pr-42\] notebook-orchestration parallel'/);
+        expect(res.code).to.equal(2);
+        expect(res.stderr).to.match(/Error: sequential job 611 \(\[pr-42\] notebook-orchestration sequential\) has no completed runs yet/);
     });
 
     it("reports an unknown job id given with --parallel-job-id", async () => {

@@ -1,9 +1,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect } from "chai";
-import { AZURE_DATABRICKS_SCOPE, explicitHost, normalizeHost, readConfigFile, resolveCredential, type AzureFactories, type Env } from "../cli/config";
+import { explicitHost, normalizeHost, readConfigFile, resolveAuthAttributes, sensitiveEnvValues, type Env } from "../cli/config";
 import { UsageError } from "../cli/errors";
-import { isolatedEnv, rejectionOf, tempDir } from "./fixtures/jobs/harness";
+import { isolatedEnv, tempDir } from "./fixtures/jobs/harness";
 
 const AZ_HOST = "https://adb-1234567890123456.7.azuredatabricks.net";
 
@@ -12,24 +12,6 @@ function withConfig(text: string, extra: Env = {}): Env {
     const file = path.join(dir, "databrickscfg");
     fs.writeFileSync(file, text);
     return isolatedEnv({ DATABRICKS_CONFIG_FILE: file, ...extra });
-}
-
-/** Fake Azure credentials that record what they were asked for. */
-function fakeAzure(log: string[]): AzureFactories {
-    return {
-        azureCli: () => ({
-            getToken: async (scope) => {
-                log.push(`cli ${String(scope)}`);
-                return { token: "aad-cli-token", expiresOnTimestamp: Date.now() + 3600_000 };
-            },
-        }),
-        clientSecret: (tenant, clientId, secret) => ({
-            getToken: async (scope) => {
-                log.push(`sp ${tenant} ${clientId} ${secret.length} ${String(scope)}`);
-                return { token: "aad-sp-token", expiresOnTimestamp: Date.now() + 3600_000 };
-            },
-        }),
-    };
 }
 
 const CFG = `
@@ -53,6 +35,11 @@ auth_type = azure-cli
 
 [empty]
 host = ${AZ_HOST}
+
+[m2m]
+host = ${AZ_HOST}
+client_id = 11111111-2222-3333-4444-555555555555
+client_secret = dose0123456789
 `;
 
 describe("jobs: host and authentication (cli/config.ts)", () => {
@@ -87,19 +74,20 @@ describe("jobs: host and authentication (cli/config.ts)", () => {
     });
 
     describe("host resolution", () => {
-        it("prefers --host, then DATABRICKS_HOST, then the named profile's host", () => {
+        it("prefers --host, then the named profile's host (as the Databricks CLI), then DATABRICKS_HOST", () => {
             const env = withConfig(CFG, { DATABRICKS_HOST: "https://adb-555.5.azuredatabricks.net" });
             const cfg = readConfigFile(env);
             expect(explicitHost("https://adb-777.7.azuredatabricks.net", "dev", env, cfg)).to.deep.equal({
                 host: "https://adb-777.7.azuredatabricks.net",
                 source: "--host",
             });
-            expect(explicitHost(undefined, "dev", env, cfg)!.source).to.equal("DATABRICKS_HOST");
-            const noEnvHost = withConfig(CFG);
-            expect(explicitHost(undefined, "dev", noEnvHost, readConfigFile(noEnvHost))).to.deep.equal({
+            expect(explicitHost(undefined, "dev", env, cfg)).to.deep.equal({
                 host: "https://adb-999.9.azuredatabricks.net",
                 source: "profile dev",
             });
+            expect(explicitHost(undefined, "cli", env, cfg)!.host, "profile cli has the same host").to.equal(AZ_HOST);
+            expect(explicitHost(undefined, undefined, env, cfg)!.source).to.equal("DATABRICKS_HOST");
+            const noEnvHost = withConfig(CFG);
             expect(explicitHost(undefined, undefined, noEnvHost, readConfigFile(noEnvHost)), "the stack decides, not DEFAULT").to.be.undefined;
         });
 
@@ -111,7 +99,7 @@ describe("jobs: host and authentication (cli/config.ts)", () => {
         it("names an unknown profile and lists the known ones", () => {
             const env = withConfig(CFG);
             expect(() => explicitHost(undefined, "prod", env, readConfigFile(env))).to.throw(
-                /--profile names profile 'prod', which is not in .* \(profiles there: DEFAULT, dev, sp, cli, empty\)/,
+                /--profile names profile 'prod', which is not in .* \(profiles there: DEFAULT, dev, sp, cli, empty, m2m\)/,
             );
             const none = isolatedEnv({ DATABRICKS_CONFIG_PROFILE: "x" });
             expect(() => explicitHost(undefined, undefined, none, readConfigFile(none))).to.throw(
@@ -120,90 +108,88 @@ describe("jobs: host and authentication (cli/config.ts)", () => {
         });
     });
 
-    describe("credentials", () => {
-        it("uses DATABRICKS_TOKEN as a personal access token", async () => {
-            const cred = resolveCredential({ host: AZ_HOST, env: isolatedEnv({ DATABRICKS_TOKEN: "dapi-env" }), cfg: readConfigFile(isolatedEnv()) });
-            expect(cred.kind).to.equal("pat");
-            expect(cred.description).to.equal("personal access token from DATABRICKS_TOKEN");
-            expect(await cred.getToken()).to.equal("dapi-env");
+    describe("authentication attributes (Databricks CLI/SDK loading rules)", () => {
+        it("reads the SDK's variables from the environment and leaves the config file alone when any auth variable is set", () => {
+            const env = withConfig(CFG, { DATABRICKS_TOKEN: "dapi-env", ARM_ENVIRONMENT: "usgovernment" });
+            const { attrs, profile } = resolveAuthAttributes(AZ_HOST, undefined, env, readConfigFile(env));
+            expect(profile, "DEFAULT has the same host, but DATABRICKS_TOKEN is set").to.be.undefined;
+            expect(attrs.token).to.deep.equal({ value: "dapi-env", source: "DATABRICKS_TOKEN" });
+            expect(attrs.azure_environment).to.deep.equal({ value: "usgovernment", source: "ARM_ENVIRONMENT" });
         });
 
-        it("uses the token of the profile given with --profile, over DATABRICKS_TOKEN", async () => {
-            const env = withConfig(CFG, { DATABRICKS_TOKEN: "dapi-env" });
-            const cred = resolveCredential({ host: AZ_HOST, profileFlag: "dev", env, cfg: readConfigFile(env) });
-            expect(cred.description).to.match(/^personal access token from profile dev in .*databrickscfg$/);
-            expect(await cred.getToken()).to.equal("dapi-dev-token");
+        it("--profile: the profile's auth attributes and auth_type win, the environment fills only what it leaves empty", () => {
+            const env = withConfig(CFG, {
+                DATABRICKS_TOKEN: "dapi-env",
+                DATABRICKS_AUTH_TYPE: "azure-cli",
+                ARM_TENANT_ID: "tenant-env",
+                ARM_ENVIRONMENT: "china",
+            });
+            const { attrs, profile } = resolveAuthAttributes(AZ_HOST, "cli", env, readConfigFile(env));
+            expect(profile).to.deep.equal({ name: "cli", source: "--profile" });
+            expect(attrs.auth_type?.value).to.equal("azure-cli");
+            expect(attrs.auth_type?.source).to.match(/^profile cli in .*databrickscfg$/);
+            expect(attrs.azure_tenant_id, "a gap the environment fills").to.deep.equal({ value: "tenant-env", source: "ARM_TENANT_ID" });
+            expect(attrs.azure_environment?.source, "a non-auth variable still wins").to.equal("ARM_ENVIRONMENT");
+            const dev = resolveAuthAttributes(AZ_HOST, "dev", env, readConfigFile(env));
+            expect(dev.attrs.token?.value).to.equal("dapi-dev-token");
+            expect(dev.attrs.auth_type, "dev has no auth_type: DATABRICKS_AUTH_TYPE fills it").to.deep.equal({
+                value: "azure-cli",
+                source: "DATABRICKS_AUTH_TYPE",
+            });
         });
 
-        it("picks the profile whose host is the workspace when nothing else is set", async () => {
+        it("DATABRICKS_CONFIG_PROFILE: the environment first, the profile filling the gaps (the SDK's order)", () => {
+            const env = withConfig(CFG, {
+                DATABRICKS_CONFIG_PROFILE: "sp",
+                ARM_CLIENT_SECRET: "env-secret",
+                ACTIONS_ID_TOKEN_REQUEST_URL: "https://gh.example/x",
+            });
+            const { attrs, profile } = resolveAuthAttributes(AZ_HOST, undefined, env, readConfigFile(env));
+            expect(profile).to.deep.equal({ name: "sp", source: "DATABRICKS_CONFIG_PROFILE" });
+            expect(attrs.azure_client_secret).to.deep.equal({ value: "env-secret", source: "ARM_CLIENT_SECRET" });
+            expect(attrs.azure_client_id?.value).to.equal("00000000-0000-0000-0000-0000000000aa");
+            expect(attrs.actions_id_token_request_url?.source, "GitHub's variables only exist in the environment").to.equal("ACTIONS_ID_TOKEN_REQUEST_URL");
+        });
+
+        it("a host from --profile wins over DATABRICKS_HOST; one from DATABRICKS_CONFIG_PROFILE does not", () => {
+            const env = withConfig(CFG, { DATABRICKS_HOST: "https://adb-555.5.azuredatabricks.net", DATABRICKS_CONFIG_PROFILE: "dev" });
+            expect(explicitHost(undefined, undefined, env, readConfigFile(env))!.source).to.equal("DATABRICKS_HOST");
+            expect(explicitHost(undefined, "dev", env, readConfigFile(env))!.source).to.equal("profile dev");
+        });
+
+        it("uses the one profile whose host is the workspace when the environment has no auth variable", () => {
             const env = withConfig(CFG);
-            const cred = resolveCredential({ host: "https://adb-999.9.azuredatabricks.net", env, cfg: readConfigFile(env) });
-            expect(await cred.getToken()).to.equal("dapi-dev-token");
-            const def = resolveCredential({ host: AZ_HOST, env, cfg: readConfigFile(env) });
-            expect(def.description).to.match(/profile DEFAULT/);
+            const dev = resolveAuthAttributes("https://adb-999.9.azuredatabricks.net", undefined, env, readConfigFile(env));
+            expect(dev.profile).to.deep.equal({ name: "dev", source: "the workspace host" });
+            expect(dev.attrs.token?.value).to.equal("dapi-dev-token");
+            const none = resolveAuthAttributes("https://adb-555.5.azuredatabricks.net", undefined, env, readConfigFile(env));
+            expect(none.profile).to.be.undefined;
+            expect(none.attrs).to.deep.equal({});
         });
 
-        it("uses a service principal from ARM_* variables with the Azure Databricks scope", async () => {
-            const log: string[] = [];
-            const env = isolatedEnv({ ARM_CLIENT_ID: "app-1", ARM_CLIENT_SECRET: "s3cret", ARM_TENANT_ID: "tenant-9" });
-            const cred = resolveCredential({ host: AZ_HOST, env, cfg: readConfigFile(env), azure: fakeAzure(log) });
-            expect(cred.kind).to.equal("azure-client-secret");
-            expect(cred.description).to.equal("Azure service principal app-1 from ARM_CLIENT_ID/ARM_CLIENT_SECRET/ARM_TENANT_ID");
-            expect(await cred.getToken()).to.equal("aad-sp-token");
-            expect(await cred.getToken()).to.equal("aad-sp-token");
-            expect(log, "token cached until near expiry").to.deep.equal([`sp tenant-9 app-1 6 ${AZURE_DATABRICKS_SCOPE}`]);
-            expect(cred.secrets()).to.include("s3cret");
+        it("does not look for a profile by host when DATABRICKS_AUTH_TYPE is set (forcing azure-cli needs only host and auth type)", () => {
+            const env = withConfig(CFG, { DATABRICKS_AUTH_TYPE: "azure-cli" });
+            const { attrs, profile } = resolveAuthAttributes("https://adb-999.9.azuredatabricks.net", undefined, env, readConfigFile(env));
+            expect(profile).to.be.undefined;
+            expect(attrs.token).to.be.undefined;
         });
 
-        it("names the missing ARM_* variable of an incomplete service principal", () => {
-            const env = isolatedEnv({ ARM_CLIENT_ID: "app-1", ARM_TENANT_ID: "t" });
-            expect(() => resolveCredential({ host: AZ_HOST, env, cfg: readConfigFile(env) })).to.throw(/ARM_CLIENT_SECRET is not set/);
-        });
-
-        it("uses a profile's service principal and a profile's auth_type = azure-cli", async () => {
-            const log: string[] = [];
+        it("refuses to guess between several profiles with the workspace's host", () => {
             const env = withConfig(CFG);
-            const sp = resolveCredential({ host: AZ_HOST, profileFlag: "sp", env, cfg: readConfigFile(env), azure: fakeAzure(log) });
-            expect(sp.description).to.match(/^Azure service principal 00000000-0000-0000-0000-0000000000aa from profile sp in /);
-            const cli = resolveCredential({ host: AZ_HOST, profileFlag: "cli", env, cfg: readConfigFile(env), azure: fakeAzure(log) });
-            expect(cli.description).to.equal("Azure CLI login (az login)");
-            expect(await cli.getToken()).to.equal("aad-cli-token");
-            expect(() => resolveCredential({ host: AZ_HOST, profileFlag: "empty", env, cfg: readConfigFile(env) })).to.throw(/profile empty .* has no token/);
-        });
-
-        it("falls back to the Azure CLI for an Azure Databricks host, and says how to log in when it fails", async () => {
-            const env = isolatedEnv();
-            const failing: AzureFactories = {
-                azureCli: () => ({
-                    getToken: async () => {
-                        throw new Error("Azure CLI could not be found. Please visit https://aka.ms/azure-cli for installation instructions");
-                    },
-                }),
-                clientSecret: () => {
-                    throw new Error("unused");
-                },
-            };
-            const cred = resolveCredential({ host: AZ_HOST, env, cfg: readConfigFile(env), azure: failing });
-            expect(cred.kind).to.equal("azure-cli");
-            expect((await rejectionOf(cred.getToken())).message).to.match(
-                /could not get an Azure AD token with the Azure CLI login \(az login\): Azure CLI could not be found.*run `az login`/,
+            expect(() => resolveAuthAttributes(AZ_HOST, undefined, env, readConfigFile(env))).to.throw(
+                UsageError,
+                /5 profiles in .* have the host https:\/\/adb-1234567890123456\.7\.azuredatabricks\.net \(DEFAULT, sp, cli, empty, m2m\): choose one with --profile/,
             );
         });
 
-        it("honours DATABRICKS_AUTH_TYPE and rejects kinds this tool does not support", () => {
-            const env = isolatedEnv({ DATABRICKS_TOKEN: "dapi-env", DATABRICKS_AUTH_TYPE: "azure-cli" });
-            expect(resolveCredential({ host: AZ_HOST, env, cfg: readConfigFile(env), azure: fakeAzure([]) }).kind).to.equal("azure-cli");
-            const m2m = isolatedEnv({ DATABRICKS_AUTH_TYPE: "oauth-m2m" });
-            expect(() => resolveCredential({ host: AZ_HOST, env: m2m, cfg: readConfigFile(m2m) })).to.throw(
-                /DATABRICKS_AUTH_TYPE 'oauth-m2m' is not supported/,
-            );
+        it("does not read auth from a profile's GitHub request URL (those are the environment's)", () => {
+            const env = withConfig(`[gh]\nhost = ${AZ_HOST}\nactions_id_token_request_token = x\n`);
+            const { attrs } = resolveAuthAttributes(AZ_HOST, "gh", env, readConfigFile(env));
+            expect(attrs.actions_id_token_request_token).to.be.undefined;
         });
 
-        it("says what to set when there are no credentials for a non-Azure host", () => {
-            const env = isolatedEnv();
-            expect(() => resolveCredential({ host: "http://127.0.0.1:9", env, cfg: readConfigFile(env) })).to.throw(
-                /no credentials for http:\/\/127\.0\.0\.1:9: set DATABRICKS_TOKEN, or use --profile/,
-            );
+        it("knows the secret values of the environment to scrub them from messages", () => {
+            expect(sensitiveEnvValues({ DATABRICKS_TOKEN: "a1b2", ARM_CLIENT_SECRET: "c3d4", ARM_CLIENT_ID: "id" }).sort()).to.deep.equal(["a1b2", "c3d4"]);
         });
     });
 });

@@ -1,9 +1,10 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect } from "chai";
+import { editDistance, nearMatches, projectName, stackJobName } from "../cli/lookup";
 import { pulumiStackReader } from "../cli/stack";
 import { GOOD_TOKEN, startFakeWorkspace, throttled, type FakeWorkspace, type FakeWorkspaceOptions } from "./fixtures/jobs/server";
-import { isolatedEnv, patEnv, runCli, stackOutputs, tempDir } from "./fixtures/jobs/harness";
+import { fakeClock, isolatedEnv, patEnv, runCli, stackOutputs, tempDir } from "./fixtures/jobs/harness";
 
 describe("jobs run (against a local Jobs API 2.2 server)", () => {
     let ws: FakeWorkspace;
@@ -53,7 +54,22 @@ describe("jobs run (against a local Jobs API 2.2 server)", () => {
         expect(res.stdout).to.match(/product_sales\s+FAILED\s+1\s+1m 50s\s+AnalysisException: \[TABLE_OR_VIEW_NOT_FOUND\]/);
         expect(res.stdout).to.match(/Error of task orchestrate:\nRuntimeError: 1 of 4 workers did not succeed: product_sales \(FAILED\)/);
         expect(res.stdout, "the parallel job still ran").to.match(/Run 9003: PENDING -> RUNNING -> TERMINATED SUCCESS/);
-        expect(res.stdout).to.match(/sequential job 123 \(\[dev\] notebook-orchestration sequential\) run 9001 ended TERMINATED FAILED/);
+        expect(res.stdout).to.match(/State message: Task orchestrate failed with message: Workload failed, see run output for details\./);
+        expect(res.stderr).to.include(
+            "Error: sequential job 123 ([dev] notebook-orchestration sequential) run 9001 ended TERMINATED FAILED: " +
+                "Task orchestrate failed with message: Workload failed, see run output for details. This caused all downstream tasks to get skipped.\n",
+        );
+        expect(res.stderr.match(/^Error: /gm)?.length, "one Error line, for the failed run only").to.equal(1);
+    });
+
+    it("reads the outcome from `status` when the run has no `state` (Jobs API 2.2)", async () => {
+        await start({ outcomes: { "456": { result: "FAILED", statusOnly: true } } });
+        const res = await runCli(["run", "--job", "parallel"], { env: patEnv(ws), ...fromStack() });
+        expect(res.code).to.equal(1);
+        expect(res.stdout).to.match(/Run 9001: PENDING -> RUNNING -> TERMINATED RUN_EXECUTION_ERROR in /);
+        expect(res.stderr).to.match(
+            /Error: parallel job 456 \(\[dev\] notebook-orchestration parallel\) run 9001 ended TERMINATED RUN_EXECUTION_ERROR: Task orchestrate failed with message: Workload failed/,
+        );
     });
 
     it("runs one job with --job and exits 1 when it fails", async () => {
@@ -96,6 +112,212 @@ describe("jobs run (against a local Jobs API 2.2 server)", () => {
         expect(res.stderr).to.match(/Note: GET \/api\/2\.2\/jobs\/runs\/get: HTTP 429 \(Retry-After 2\); retrying in 2\.0s/);
     });
 
+    describe("wait limit (--timeout, as `databricks jobs run-now`)", () => {
+        it("stops waiting after --timeout, says the run goes on, does not start the next job, and exits 1", async () => {
+            const clock = fakeClock();
+            await start({ now: clock.now, outcomes: { "123": { result: "SUCCESS", steps: 100 } } });
+            const res = await runCli(["run", "--timeout", "10m", "--poll-interval", "60"], {
+                env: patEnv(ws),
+                ...fromStack(),
+                now: clock.now,
+                sleep: clock.sleep,
+                pollIntervalMs: undefined,
+            });
+            expect(res.code).to.equal(1);
+            expect(
+                res.sleeps.reduce((a, b) => a + b, 0),
+                "waited exactly the limit",
+            ).to.equal(600_000);
+            expect(res.stdout).to.match(/Stopped waiting after 10m0s \(--timeout\); run 9001 is RUNNING and goes on in the workspace: http/);
+            expect(res.stderr).to.match(/Not starting parallel job 456 \(\[dev\] notebook-orchestration parallel\): run 9001 is still going/);
+            expect(res.stderr).to.match(
+                /Error: timed out after 10m0s waiting for sequential job 123 \(\[dev\] notebook-orchestration sequential\) run 9001: it is RUNNING and goes on in the workspace \(http:\/\/127\.0\.0\.1:\d+\/\?o=1234567890123456#job\/123\/run\/9001\)/,
+            );
+            expect(ws.count("POST", "/run-now")).to.equal(1);
+        });
+
+        it("defaults to 20m, separately from the per-request --request-timeout", async () => {
+            const clock = fakeClock();
+            await start({ now: clock.now, outcomes: { "123": { result: "SUCCESS", steps: 100 } } });
+            const res = await runCli(["run", "--job", "sequential", "--poll-interval", "30", "--request-timeout", "5"], {
+                env: patEnv(ws),
+                ...fromStack(),
+                now: clock.now,
+                sleep: clock.sleep,
+                pollIntervalMs: undefined,
+                timeoutMs: undefined,
+            });
+            expect(res.code).to.equal(1);
+            expect(res.stderr).to.match(/timed out after 20m0s/);
+        });
+
+        for (const [value, why] of [
+            ["30", "a number without a unit"],
+            ["0s", "zero"],
+            ["ten minutes", "words"],
+        ]) {
+            it(`refuses --timeout '${value}' (${why})`, async () => {
+                const res = await runCli(["run", "--timeout", value], { env: isolatedEnv() });
+                expect(res.code).to.equal(2);
+                expect(res.stderr).to.include(`--timeout must be a duration such as 20m, 1h30m or 90s (as the Databricks CLI takes it), got '${value}'.`);
+            });
+        }
+    });
+
+    it("with runs that take their real time, shows each change at its elapsed time and a line each minute in logs", async () => {
+        const clock = fakeClock();
+        await start({ now: clock.now, realtime: true });
+        const res = await runCli(["run", "--job", "parallel", "--poll-interval", "5"], {
+            env: patEnv(ws),
+            ...fromStack(),
+            now: clock.now,
+            sleep: clock.sleep,
+            pollIntervalMs: undefined,
+        });
+        expect(res.code, res.stderr).to.equal(0);
+        const lines = res.stdout
+            .split("\n")
+            .filter((l) => /^\s+\d+:\d\d  /.test(l))
+            .map((l) =>
+                l
+                    .trim()
+                    .replace(/\s+tasks:.*$/, "")
+                    .replace(/\s+/g, " "),
+            );
+        expect(lines).to.deep.equal(["0:00 PENDING", "0:05 RUNNING", "0:25 RUNNING", "1:25 still RUNNING", "2:25 still RUNNING", "2:55 TERMINATED SUCCESS"]);
+        expect(res.stdout).to.match(/Run 9001: PENDING -> RUNNING -> TERMINATED SUCCESS in 2m 51s/);
+    });
+
+    describe("-o json", () => {
+        it("prints only JSON on stdout: each run with its result, duration, parameters, summary and runs/get answer", async () => {
+            await start();
+            const res = await runCli(["run", "-o", "json"], { env: patEnv(ws), ...fromStack() });
+            expect(res.code, res.stderr).to.equal(0);
+            const doc = JSON.parse(res.stdout) as {
+                runs: {
+                    job: string;
+                    job_id: number;
+                    run_id: number;
+                    result_state: string;
+                    duration_seconds: number;
+                    summary: { mode: string };
+                    run: { run_id: number };
+                }[];
+                speedup: number;
+            };
+            expect(doc.runs.map((r) => [r.job, r.job_id, r.run_id, r.result_state, r.duration_seconds, r.summary.mode, r.run.run_id])).to.deep.equal([
+                ["sequential", 123, 9001, "SUCCESS", 431, "sequential", 9001],
+                ["parallel", 456, 9003, "SUCCESS", 171, "parallel", 9003],
+            ]);
+            expect(doc.speedup).to.be.closeTo(431 / 171, 1e-9);
+            expect(res.stderr, "the human-readable lines went to stderr").to.match(/Run URL: .*\n[\s\S]*Orchestrator summary/);
+        });
+
+        it("refuses another output type naming the choices", async () => {
+            const res = await runCli(["run", "-o", "yaml"], { env: isolatedEnv() });
+            expect(res.code).to.equal(2);
+            expect(res.stderr).to.match(/option '-o, --output <type>' argument 'yaml' is invalid\. Allowed choices are text, json\./);
+        });
+    });
+
+    describe("--param (job parameters for run-now)", () => {
+        it("sends the overrides as job_parameters to the jobs that define them", async () => {
+            await start();
+            const res = await runCli(["run", "--param", "max_workers=8", "--param", "workers=daily_sales,order_status", "-o", "json"], {
+                env: patEnv(ws),
+                ...fromStack(),
+            });
+            expect(res.code, res.stderr).to.equal(0);
+            const bodies = ws.calls.filter((c) => c.path.endsWith("/run-now")).map((c) => [c.body?.job_id, c.body?.job_parameters]);
+            expect(bodies).to.deep.equal([
+                [123, { workers: "daily_sales,order_status" }],
+                [456, { max_workers: "8", workers: "daily_sales,order_status" }],
+            ]);
+            expect(res.stderr).to.match(/Triggered parallel job 456 .*: run 9003 with job parameters max_workers=8, workers=daily_sales,order_status/);
+            const doc = JSON.parse(res.stdout) as { runs: { run: { job_parameters: { name: string; value: string }[] } }[] };
+            expect(doc.runs[1].run.job_parameters.find((p) => p.name === "max_workers")?.value, "runs/get shows the value used").to.equal("8");
+        });
+
+        it("refuses a parameter no job defines, before triggering anything, listing the job's parameters", async () => {
+            await start();
+            const res = await runCli(["run", "--job", "sequential", "--param", "max_workerz=8"], { env: patEnv(ws), ...fromStack() });
+            expect(res.code).to.equal(2);
+            expect(res.stderr).to.include(
+                "Error: --param max_workerz: sequential job 123 ([dev] notebook-orchestration sequential) has no job parameter 'max_workerz' (job parameters: max_retries, retry_backoff_seconds, run_id, timeout_seconds, workers)",
+            );
+            expect(ws.count("POST", "/run-now")).to.equal(0);
+        });
+
+        const bad: [string[], string][] = [
+            [["--param", "max_workers"], "--param 'max_workers' is not KEY=VALUE (e.g. --param max_workers=8)"],
+            [["--param", "=8"], "--param '=8' is not KEY=VALUE"],
+            [["--param", "max workers=8"], "--param 'max workers=8': job parameter names are letters, digits, '_', '-' and '.', got 'max workers'"],
+            [["--param", "workers=a", "--param", "workers=b"], "--param workers is given twice ('workers=a' and 'workers=b')"],
+        ];
+        for (const [args, message] of bad) {
+            it(`refuses ${args.join(" ")}`, async () => {
+                const res = await runCli(["run", ...args], { env: isolatedEnv() });
+                expect(res.code).to.equal(2);
+                expect(res.stderr).to.include(`Error: ${message}`);
+            });
+        }
+    });
+
+    describe("jobs found by name when no stack outputs are at hand", () => {
+        it("finds the stack's jobs by the names it gives them ([stack] project kind) with jobs/list", async () => {
+            await start();
+            const res = await runCli(["run", "--stack", "pr-42", "--job", "parallel", "--no-wait"], { env: patEnv(ws), readStack: undefined });
+            expect(res.code, res.stderr).to.equal(0);
+            expect(res.stderr).to.match(
+                /Found parallel job 612 by its name '\[pr-42\] notebook-orchestration parallel' \(cannot read the outputs of stack 'pr-42': the pulumi CLI is not installed/,
+            );
+            expect(res.stdout).to.match(/Triggered parallel job 612 \(\[pr-42\] notebook-orchestration parallel\): run 9001/);
+            const list = ws.calls.find((c) => c.path.endsWith("/jobs/list"))!;
+            expect(list.query).to.deep.equal({ name: "[pr-42] notebook-orchestration parallel", limit: "100" });
+        });
+
+        it("names the nearest job names when none has the name", async () => {
+            await start();
+            const res = await runCli(["run", "--stack", "pr-24", "--job", "sequential"], { env: patEnv(ws), readStack: async () => ({}) });
+            expect(res.code).to.equal(2);
+            expect(res.stderr).to.match(
+                /Error: no job named '\[pr-24\] notebook-orchestration sequential' in http:\/\/127\.0\.0\.1:\d+; the nearest names there: '\[pr-42\] notebook-orchestration sequential' \(id 611\), '\[dev\] notebook-orchestration sequential' \(id 123\), .*Check --stack, deploy the stack, or pass --sequential-job-id \(the stack's outputs could not be used: stack 'pr-24' has no outputs/,
+            );
+            expect(res.stderr).not.to.match(/orders_backfill|Nightly billing/);
+        });
+
+        it("ranks near matches by edit distance, within 40% of the name's length", () => {
+            expect(editDistance("[pr-24] x", "[pr-42] x")).to.equal(2);
+            const jobs = ["[pr-42] notebook-orchestration sequential", "[dev] notebook-orchestration parallel", "orders_backfill"].map((name, i) => ({
+                job_id: i + 1,
+                settings: { name },
+            }));
+            expect(nearMatches("[pr-24] notebook-orchestration sequential", jobs).map((j) => j.job_id)).to.deep.equal([1, 2]);
+            expect(nearMatches("nightly", jobs)).to.deep.equal([]);
+        });
+
+        it("names the jobs as the stack does: the project of Pulumi.yaml and the stack", () => {
+            expect(projectName()).to.equal("notebook-orchestration");
+            expect(stackJobName(projectName(), "pr-42", "sequential")).to.equal("[pr-42] notebook-orchestration sequential");
+        });
+
+        it("refuses to pick between two jobs with the name", async () => {
+            await start();
+            const res = await runCli(["run", "--stack", "staging", "--job", "sequential"], { env: patEnv(ws), readStack: undefined });
+            expect(res.code).to.equal(2);
+            expect(res.stderr).to.match(
+                /Error: 2 jobs in http:\/\/127\.0\.0\.1:\d+ are named '\[staging\] notebook-orchestration sequential' \(ids 901, 902\): pass the one to run with --sequential-job-id/,
+            );
+        });
+    });
+
+    it("--help points to docs/jobs-cli.md", async () => {
+        const res = await runCli(["--help"], { env: isolatedEnv() });
+        expect(res.code).to.equal(0);
+        expect(res.stdout).to.include("See docs/jobs-cli.md.");
+        expect(fs.existsSync(path.join(__dirname, "..", "docs", "jobs-cli.md"))).to.equal(true);
+    });
+
     it("warns when the job already has an active run", async () => {
         await start();
         await runCli(["run", "--job", "sequential", "--no-wait"], { env: patEnv(ws), ...fromStack() });
@@ -135,6 +357,17 @@ describe("jobs run (against a local Jobs API 2.2 server)", () => {
                 /Error: job 999 \(from --job-id\) does not exist in the workspace http:\/\/127\.0\.0\.1:\d+ \(Job 999 does not exist\.\)/,
             );
         });
+
+        for (const [flag, value] of [
+            ["--request-timeout", "0"],
+            ["--poll-interval", "soon"],
+        ]) {
+            it(`a bad ${flag} names the flag and what it expects`, async () => {
+                const res = await runCli(["run", flag, value], { env: isolatedEnv() });
+                expect(res.code).to.equal(2);
+                expect(res.stderr).to.include(`${flag} must be a number of seconds above 0, got '${value}'.`);
+            });
+        }
 
         it("an unknown --job value names the flag and the allowed values", async () => {
             const res = await runCli(["run", "--job", "fastest"], { env: isolatedEnv() });
@@ -177,7 +410,7 @@ describe("jobs run (against a local Jobs API 2.2 server)", () => {
             const res = await runCli(["run", "--stack", "empty"], { env: isolatedEnv({ DATABRICKS_TOKEN: "x" }), readStack: async () => ({}) });
             expect(res.code).to.equal(2);
             expect(res.stderr).to.match(
-                /stack 'empty' has no outputs: deploy it first \(`pulumi up --stack empty`\).*--sequential-job-id\/--parallel-job-id \(or --job-id for run\).*--host/,
+                /stack 'empty' has no outputs; deploy it first \(`pulumi up --stack empty`\).*--sequential-job-id\/--parallel-job-id \(or --job-id for run\).*--host/,
             );
         });
 

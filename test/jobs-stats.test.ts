@@ -1,7 +1,7 @@
 import { expect } from "chai";
 import { median, runTiming, speedup, spread, successRate, timingSpread, workerSpreads } from "../cli/stats";
 import { asSummary, orchestrateTask, summaryFromErrorText, summaryFromOutput } from "../cli/summary";
-import { formatDuration, formatElapsed } from "../cli/format";
+import { formatDuration, formatElapsed, formatGoDuration, parseGoDuration } from "../cli/format";
 import { prettySummary } from "../cli/run";
 import type { JobRun } from "../cli/types";
 import { loadFixture } from "./fixtures/jobs/server";
@@ -133,5 +133,18 @@ describe("jobs: formatting (cli/format.ts)", () => {
         expect(formatDuration(undefined)).to.equal("-");
         expect(formatElapsed(7_900)).to.equal("0:07");
         expect(formatElapsed(3_723_000)).to.equal("1:02:03");
+    });
+
+    it("reads and prints durations the way the Databricks CLI's --timeout does (Go syntax)", () => {
+        expect(parseGoDuration("20m")).to.equal(1_200_000);
+        expect(parseGoDuration("1h30m")).to.equal(5_400_000);
+        expect(parseGoDuration("2.5h")).to.equal(9_000_000);
+        expect(parseGoDuration("90s")).to.equal(90_000);
+        expect(parseGoDuration("1m500ms")).to.equal(60_500);
+        for (const bad of ["30", "", "m", "1d", "-5m", "5 m"]) expect(parseGoDuration(bad), bad).to.be.undefined;
+        expect(formatGoDuration(1_200_000)).to.equal("20m0s");
+        expect(formatGoDuration(5_400_000)).to.equal("1h30m0s");
+        expect(formatGoDuration(45_000)).to.equal("45s");
+        expect(formatGoDuration(1_500)).to.equal("1.5s");
     });
 });

@@ -6,22 +6,26 @@
  * the pack as the Pulumi CLI does and talks to it over the Analyzer gRPC protocol.
  */
 import * as fs from "fs";
+import * as os from "os";
 import * as path from "path";
 import type { ResourceValidationArgs, ResourceValidationPolicy } from "@pulumi/policy";
 import * as proxyModule from "@pulumi/policy/proxy";
 import { expect } from "chai";
 import * as YAML from "yaml";
-import { createPolicies, engineStackContext, memoize } from "../policy/policies";
+import { createPolicies, engineStackContext, memoize, programRoots, sourceFileReader } from "../policy/policies";
 import {
     ENGINE_UNKNOWN_VALUES,
     isProductionStack,
     isSensitiveSettingName,
+    literalSecretSettings,
     plainProps,
+    ReadSourceFile,
     RESOURCE_TYPES,
     secretLikeValues,
     StackContext,
     UNKNOWN,
 } from "../policy/rules";
+import { tokenize } from "../policy/python";
 import { OfflineRun, readStackConfigFile, RecordedResource } from "../tools/offline";
 import { POLICY_DIR, RunningPack, startPolicyPack } from "./support/policyPack";
 import { ofType, one, runStack, TYPES } from "./support/stack";
@@ -58,8 +62,9 @@ function evaluate(
     resource: { type: string; name: string; inputs: Inputs },
     context: StackContext,
     config: Record<string, unknown> = {},
+    readSourceFile?: ReadSourceFile,
 ): Outcome {
-    const policy = createPolicies(() => context).find((p) => p.name === policyName) as ResourceValidationPolicy | undefined;
+    const policy = createPolicies(() => context, readSourceFile).find((p) => p.name === policyName) as ResourceValidationPolicy | undefined;
     if (!policy) {
         throw new Error(`no policy ${policyName}`);
     }
@@ -265,7 +270,7 @@ describe("policy pack", function () {
         it("lets the asynchronous worker job run up to the cluster's execution contexts, or more on job clusters", async () => {
             const fanOut = await runStack({ ...devConfig, asyncFanOut: "true" }, "dev", secretKeys);
             expectPassesOnStack("job-bounded-concurrency", fanOut, [TYPES.job], DEV);
-            const worker = one(fanOut, TYPES.job, "async-worker-job");
+            const worker = one(fanOut, TYPES.job, "async-daily_sales-job");
             const tooMany = changed(worker, (i) => (i.maxConcurrentRuns = 145));
             expect(evaluate("job-bounded-concurrency", tooMany, DEV).violations[0]).to.contain(
                 "from 1 to 144 (each run holds one of the all-purpose cluster's execution contexts)",
@@ -369,6 +374,87 @@ describe("policy pack", function () {
         });
     });
 
+    describe("key-vault-rbac-authorization", () => {
+        it("passes on the stack's vaults", () => {
+            expectPassesOnStack("key-vault-rbac-authorization", dev, [TYPES.vault], DEV);
+            expectPassesOnStack("key-vault-rbac-authorization", prod, [TYPES.vault], PROD);
+        });
+
+        it("fails a vault that authorizes with access policies, or leaves the choice to the API's default (access policies)", () => {
+            const vault = one(dev, TYPES.vault);
+            expect(violationsAfter("key-vault-rbac-authorization", vault, (i) => (i.properties.enableRbacAuthorization = false), DEV)).to.deep.equal([
+                "properties.enableRbacAuthorization is false: a Key Vault must authorize with Azure RBAC (access policies are a second, " +
+                    "unaudited permission system that anyone with Key Vault Contributor can rewrite)",
+            ]);
+            expect(violationsAfter("key-vault-rbac-authorization", vault, (i) => delete i.properties.enableRbacAuthorization, DEV)[0]).to.contain(
+                "properties.enableRbacAuthorization is not set",
+            );
+            const unknown = violationsAfter(
+                "key-vault-rbac-authorization",
+                vault,
+                (i) => (i.properties.enableRbacAuthorization = proxy.unknownBooleanValue),
+                DEV,
+            );
+            expect(unknown).to.deep.equal([]);
+        });
+    });
+
+    describe("key-vault-network-restricted", () => {
+        const policy = "key-vault-network-restricted";
+        const OPEN_PR: StackContext = { stack: "pr-5", mode: "development", keyVaultPublicNetworkAccess: true };
+
+        it("passes on the stack's vaults: firewall denying all but trusted services, with or without an allow-list", async () => {
+            expectPassesOnStack(policy, dev, [TYPES.vault], DEV);
+            expectPassesOnStack(policy, prod, [TYPES.vault], PROD);
+            const allowListed = await runStack({ ...devConfig, keyVaultAllowedIpRanges: '["203.0.113.7", "198.51.100.0/28"]' }, "dev", secretKeys);
+            expectPassesOnStack(policy, allowListed, [TYPES.vault], DEV);
+        });
+
+        it("fails a vault open to all networks, whether the firewall allows by default or is not configured", () => {
+            const vault = one(dev, TYPES.vault);
+            const open = violationsAfter(policy, vault, (i) => (i.properties.networkAcls.defaultAction = "Allow"), DEV);
+            expect(open).to.have.length(1);
+            expect(open[0]).to.match(/^properties\.networkAcls\.defaultAction is "Allow" \(Allow when unset\): the vault is open to all networks\./);
+            expect(open[0]).to.contain("keyVaultAllowedIpRanges");
+            expect(violationsAfter(policy, vault, (i) => delete i.properties.networkAcls, DEV)[0]).to.contain("defaultAction is not set (Allow when unset)");
+            // Public network access disabled: private endpoints (and trusted services) only, whatever the firewall says.
+            const privateOnly = changed(vault, (i) => {
+                i.properties.publicNetworkAccess = "Disabled";
+                i.properties.networkAcls.defaultAction = "Allow";
+            });
+            expect(evaluate(policy, privateOnly, DEV).violations).to.deep.equal([]);
+        });
+
+        it("fails an allow-list rule so wide that the vault is as good as open, within the configured bound", () => {
+            const wide = changed(
+                one(dev, TYPES.vault),
+                (i) => (i.properties.networkAcls.ipRules = [{ value: "203.0.113.7" }, { value: "0.0.0.0/1" }, { value: "198.18.0.0/15" }]),
+            );
+            const bound = "at most a /16 may pass the firewall, or the vault is as good as open to all networks";
+            expect(evaluate(policy, wide, DEV).violations).to.deep.equal([
+                `properties.networkAcls.ipRules[1] "0.0.0.0/1" allows 2147483648 addresses: ${bound}`,
+                `properties.networkAcls.ipRules[2] "198.18.0.0/15" allows 131072 addresses: ${bound}`,
+            ]);
+            expect(evaluate(policy, wide, DEV, { minIpRulePrefixLength: 1 }).violations).to.deep.equal([]);
+        });
+
+        it("honours the stack's keyVaultPublicNetworkAccess switch outside production only", async () => {
+            const openRun = await runStack({ ...devConfig, keyVaultPublicNetworkAccess: "true" }, "pr-5", secretKeys);
+            const vault = one(openRun, TYPES.vault);
+            expect((vault.inputs as Inputs).properties.networkAcls.defaultAction).to.equal("Allow");
+            expect(evaluate(policy, vault, OPEN_PR)).to.deep.equal({ applicable: true, violations: [] });
+            // The same vault without the switch, or in a production stack with it: refused.
+            expect(evaluate(policy, vault, { stack: "pr-5", mode: "development" }).violations).to.have.length(1);
+            expect(evaluate(policy, vault, { ...OPEN_PR, mode: "production" }).violations).to.have.length(1);
+            expect(evaluate(policy, vault, { ...OPEN_PR, stack: "live" }, { productionStacks: ["live"] }).violations).to.have.length(1);
+        });
+
+        it("judges a new stack's preview without giving up on unknown values", () => {
+            const unknownAcls = changed(one(dev, TYPES.vault), (i) => (i.properties.networkAcls = proxy.unknownObjectValue));
+            expect(evaluate(policy, unknownAcls, DEV)).to.deep.equal({ applicable: true, violations: [] });
+        });
+    });
+
     describe("no-plaintext-secrets", () => {
         const policy = "no-plaintext-secrets";
 
@@ -469,6 +555,245 @@ describe("policy pack", function () {
         });
     });
 
+    describe("no-plaintext-secrets: credential-bearing Spark settings set in notebook code", () => {
+        const policy = "no-plaintext-secrets";
+        const key = `${"Zm9v".repeat(10)}YmFy==`;
+        const advice =
+            "read the credential with dbutils.secrets.get from the Key Vault-backed scope, or refer to it in the cluster's Spark conf as {{secrets/<scope>/<key>}}";
+        const notebookWith = (lines: string[]) => ({
+            type: RESOURCE_TYPES.notebook,
+            name: "scratch",
+            inputs: {
+                path: "/Shared/notebook-orchestration/dev/scratch",
+                language: "PYTHON",
+                contentBase64: encode(["# Databricks notebook source", ...lines].join("\n")),
+            },
+        });
+
+        it("fails a storage account key, SAS token or OAuth client secret set to a literal, in every form users write it", () => {
+            const lines = [
+                'account = "acct"',
+                `storage_key = "${key}"`,
+                `spark.conf.set("fs.azure.account.key.acct.dfs.core.windows.net", "${key}")`,
+                `spark.conf.set('fs.azure.account.key.acct.blob.core.windows.net', '${key}')`,
+                `spark.conf.set("""fs.azure.sas.raw.acct.blob.core.windows.net""", '''sv=2022-11-02&sr=c&sig=abc''')`,
+                'spark.conf.set(f"fs.azure.account.key.{account}.dfs.core.windows.net", storage_key)',
+                'spark.conf.set(f"fs.azure.account.oauth2.client.secret.{account}.dfs.core.windows.net", f"s3cr3t~client~value")',
+                'spark.conf.set(key="fs.azure.account.oauth2.client.secret", value=r"s3cr3t~client~value")',
+                "spark.conf.set(",
+                '    "fs.azure.account.key." + account + ".dfs.core.windows.net",  # split over lines',
+                `    "${key.slice(0, 20)}" "${key.slice(20)}",`,
+                ")",
+                `spark.sparkContext._jsc.hadoopConfiguration().set("fs.azure.account.key.acct.dfs.core.windows.net", "${key}")`,
+                'spark._jsc.hadoopConfiguration().set("fs.azure.sas.fixed.token.acct.dfs.core.windows.net", "sv=2022-11-02&sig=abc")',
+                'SparkSession.builder.config("spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net", storage_key)',
+            ];
+            const violations = evaluate(policy, notebookWith(lines), DEV).violations;
+            const at = (line: number, setting: string, call: string, constant = "") =>
+                `notebook /Shared/notebook-orchestration/dev/scratch line ${line} sets '${setting}' to a literal${constant} with ${call}: ${advice}`;
+            expect(violations).to.deep.equal([
+                at(4, "fs.azure.account.key.acct.dfs.core.windows.net", "spark.conf.set"),
+                at(5, "fs.azure.account.key.acct.blob.core.windows.net", "spark.conf.set"),
+                at(6, "fs.azure.sas.raw.acct.blob.core.windows.net", "spark.conf.set"),
+                at(7, "fs.azure.account.key.*.dfs.core.windows.net", "spark.conf.set", " (storage_key)"),
+                at(8, "fs.azure.account.oauth2.client.secret.*.dfs.core.windows.net", "spark.conf.set"),
+                at(9, "fs.azure.account.oauth2.client.secret", "spark.conf.set"),
+                at(10, "fs.azure.account.key.acct.dfs.core.windows.net", "spark.conf.set"),
+                at(14, "fs.azure.account.key.acct.dfs.core.windows.net", "spark.sparkContext._jsc.hadoopConfiguration().set"),
+                at(15, "fs.azure.sas.fixed.token.acct.dfs.core.windows.net", "spark._jsc.hadoopConfiguration().set"),
+                at(16, "spark.hadoop.fs.azure.account.key.acct.dfs.core.windows.net", "SparkSession.builder.config", " (storage_key)"),
+            ]);
+            expect(violations.join("\n")).to.not.contain(key.slice(0, 20));
+            expect(violations.join("\n")).to.not.contain("s3cr3t");
+        });
+
+        it("finds the SQL form too: SET in spark.sql or in a %sql cell, but not a variable or a secret reference", () => {
+            const lines = [
+                `spark.sql("SET fs.azure.account.key.acct.dfs.core.windows.net=${key}")`,
+                'spark.sql(f"SET fs.azure.account.key.acct.dfs.core.windows.net={storage_key}")',
+                "",
+                "# COMMAND ----------",
+                "",
+                "# MAGIC %sql",
+                "# MAGIC SET spark.sql.shuffle.partitions = 64;",
+                `# MAGIC SET fs.azure.sas.raw.acct.blob.core.windows.net = sv=2022-11-02&sig=abc;`,
+                "# MAGIC SET fs.azure.account.key.acct.dfs.core.windows.net = ${storage_key};",
+                "",
+                "# COMMAND ----------",
+                "",
+                "# MAGIC %md",
+                `# MAGIC SET fs.azure.account.key.acct.dfs.core.windows.net = example`,
+            ];
+            expect(evaluate(policy, notebookWith(lines), DEV).violations).to.deep.equal([
+                `notebook /Shared/notebook-orchestration/dev/scratch line 2 sets 'fs.azure.account.key.acct.dfs.core.windows.net' to a literal with spark.sql("SET ..."): ${advice}`,
+                `notebook /Shared/notebook-orchestration/dev/scratch line 9 sets 'fs.azure.sas.raw.acct.blob.core.windows.net' to a literal with %sql SET: ${advice}`,
+            ]);
+        });
+
+        it("reads Python's strings as the interpreter does: prefixes, escapes, triple quotes over lines, f-string fields, comments", () => {
+            const source = [
+                'a = "say \\"hi\\"" # "not a string"',
+                "b = r'C:\\temp' b'x' u'y'",
+                'c = """one',
+                'two"""',
+                'd = f"{{literal}} {value!r:>{width}} {d["k"]}"',
+                "e = 'unterminated",
+                "f = 1",
+            ].join("\n");
+            const strings = tokenize(source)
+                .filter((token) => token.kind === "string")
+                .map((token) => [token.line, token.value]);
+            expect(strings).to.deep.equal([
+                [1, { text: 'say "hi"', dynamic: false }],
+                [2, { text: "C:\\temp", dynamic: false }],
+                [2, { text: "x", dynamic: false }],
+                [2, { text: "y", dynamic: false }],
+                [3, { text: "one\ntwo", dynamic: false }],
+                [5, { text: "{literal} * *", dynamic: true }],
+                [6, { text: "unterminated", dynamic: false }],
+            ]);
+            expect(tokenize(source).find((token) => token.text === "f")?.line).to.equal(7);
+        });
+
+        it("reads Scala the same way, in a Scala notebook or a %scala cell, and SQL in a %sql Jupyter cell", () => {
+            const scala = [
+                "// Databricks notebook source",
+                'val account = "acct"',
+                `val storageKey: String = "${key}"`,
+                `spark.conf.set(s"fs.azure.account.key.$account.dfs.core.windows.net", storageKey)`,
+                `spark.sparkContext.hadoopConfiguration.set("fs.azure.account.key.acct.blob.core.windows.net", """${key}""")`,
+                'spark.conf.set("fs.azure.account.key.acct.dfs.core.windows.net", dbutils.secrets.get("scope", "storage-key"))',
+                'spark.conf.set("fs.azure.account.oauth2.client.secret", s"${clientSecret}") // read at run time',
+                'spark.conf.set("fs.azure.account.oauth2.client.secret", s"$clientSecret")',
+                'val configs = Map("fs.azure.account.auth.type" -> "OAuth", "fs.azure.account.oauth2.client.secret" -> "s3cr3t~client~value")',
+                `/* spark.conf.set("fs.azure.account.key.acct.dfs.core.windows.net", "${key}") */`,
+            ].join("\n");
+            const scalaNotebook = {
+                type: RESOURCE_TYPES.notebook,
+                name: "ingest",
+                inputs: { path: "/Shared/ingest", language: "SCALA", contentBase64: encode(scala) },
+            };
+            const at = (line: number, setting: string, call: string, constant = "") =>
+                `notebook /Shared/ingest line ${line} sets '${setting}' to a literal${constant} with ${call}: ${advice}`;
+            expect(evaluate(policy, scalaNotebook, DEV).violations).to.deep.equal([
+                at(4, "fs.azure.account.key.*.dfs.core.windows.net", "spark.conf.set", " (storageKey)"),
+                at(5, "fs.azure.account.key.acct.blob.core.windows.net", "spark.sparkContext.hadoopConfiguration.set"),
+                at(9, "fs.azure.account.oauth2.client.secret", "a Map entry"),
+            ]);
+            const pythonWithScalaCell = notebookWith([
+                "x = 1",
+                "",
+                "# COMMAND ----------",
+                "",
+                "# MAGIC %scala",
+                `# MAGIC spark.conf.set("fs.azure.account.key.acct.dfs.core.windows.net", "${key}")`,
+            ]);
+            expect(evaluate(policy, pythonWithScalaCell, DEV).violations).to.deep.equal([
+                `notebook /Shared/notebook-orchestration/dev/scratch line 7 sets 'fs.azure.account.key.acct.dfs.core.windows.net' to a literal with spark.conf.set: ${advice}`,
+            ]);
+            const cells = [{ cell_type: "code", source: ["%sql\n", "SET fs.azure.account.key.acct.dfs.core.windows.net = c2VjcmV0LWtleQ==\n"] }];
+            const jupyter = {
+                type: RESOURCE_TYPES.notebook,
+                name: "ingest",
+                inputs: { path: "/Shared/ingest", language: "PYTHON", format: "JUPYTER", contentBase64: encode(JSON.stringify({ cells })) },
+            };
+            expect(evaluate(policy, jupyter, DEV).violations).to.deep.equal([
+                `notebook /Shared/ingest cell 1 line 2 sets 'fs.azure.account.key.acct.dfs.core.windows.net' to a literal with %sql SET: ${advice}`,
+            ]);
+        });
+
+        it("finds a credential in the configs of a mount or a reader, given as a dictionary", () => {
+            const lines = [
+                "configs = {",
+                '    "fs.azure.account.auth.type": "OAuth",',
+                '    "fs.azure.account.oauth.provider.type": "org.apache.hadoop.fs.azurebfs.oauth2.ClientCredsTokenProvider",',
+                '    "fs.azure.account.oauth2.client.id": "00000000-1111-2222-3333-444444444444",',
+                '    "fs.azure.account.oauth2.client.secret": "s3cr3t~client~value",',
+                '    f"fs.azure.account.key.{account}.dfs.core.windows.net": dbutils.secrets.get("scope", "storage-key"),',
+                "}",
+                'dbutils.fs.mount(source="abfss://raw@acct.dfs.core.windows.net/", mount_point="/mnt/raw", extra_configs=configs)',
+                'options = {"password": password, "user": "etl"}',
+            ];
+            expect(evaluate(policy, notebookWith(lines), DEV).violations).to.deep.equal([
+                `notebook /Shared/notebook-orchestration/dev/scratch line 6 sets 'fs.azure.account.oauth2.client.secret' to a literal with a dictionary entry: ${advice}`,
+            ]);
+        });
+
+        it("accepts values read at run time, settings that name no credential, and code that only mentions a call", () => {
+            const lines = [
+                'account = dbutils.widgets.get("storage_account")',
+                'storage_key = dbutils.secrets.get(scope=SCOPE, key="storage-key")',
+                'spark.conf.set(f"fs.azure.account.key.{account}.dfs.core.windows.net", storage_key)',
+                'spark.conf.set("fs.azure.account.key.acct.dfs.core.windows.net", dbutils.secrets.get("notebook-orchestration-dev", "storage-key"))',
+                'spark.conf.set("fs.azure.account.oauth2.client.secret.acct.dfs.core.windows.net", f"{client_secret}")',
+                'spark.conf.set("fs.azure.account.auth.type.acct.dfs.core.windows.net", "OAuth")',
+                'spark.conf.set("fs.azure.account.oauth.provider.type.acct.dfs.core.windows.net", "org.apache.hadoop.fs.azurebfs.oauth2.ClientCredsTokenProvider")',
+                'spark.conf.set("fs.azure.sas.token.provider.type.acct.dfs.core.windows.net", "org.apache.hadoop.fs.azurebfs.sas.FixedSASTokenProvider")',
+                'spark.conf.set("fs.azure.account.oauth2.client.id.acct.dfs.core.windows.net", "00000000-1111-2222-3333-444444444444")',
+                'spark.conf.set("fs.azure.account.key.acct.dfs.core.windows.net", "")',
+                'spark.conf.set("spark.sql.shuffle.partitions", "64")',
+                `example = "spark.conf.set('fs.azure.account.key.acct.dfs.core.windows.net', 'not-a-call')"`,
+                "# spark.conf.set('fs.azure.account.key.acct.dfs.core.windows.net', 'commented out')",
+                'rotating = "first"',
+                'rotating = dbutils.secrets.get("s", "k")',
+                '_ = holder.constructor("fs.azure.account.key.acct.dfs.core.windows.net", "not a setting call").toString()',
+                'spark.conf.set("fs.azure.account.key.acct.dfs.core.windows.net", rotating)',
+            ];
+            expect(evaluate(policy, notebookWith(lines), DEV).violations).to.deep.equal([]);
+        });
+
+        it("also finds a literal JDBC password passed as a reader option", () => {
+            expect(literalSecretSettings('df = spark.read.format("jdbc").option("url", url).option("password", "hunter2").load()')).to.deep.equal([
+                { line: 1, call: "spark.read.format().option().option", setting: "password", constant: undefined },
+            ]);
+        });
+
+        it("scans a notebook declared from a local file (source) instead of contentBase64, Python or Jupyter", () => {
+            const dir = fs.mkdtempSync(path.join(os.tmpdir(), "policy-notebooks-"));
+            try {
+                fs.mkdirSync(path.join(dir, "notebooks"));
+                fs.writeFileSync(
+                    path.join(dir, "notebooks", "ingest.py"),
+                    ["# Databricks notebook source", `spark.conf.set("fs.azure.account.key.acct.dfs.core.windows.net", "${key}")`].join("\n"),
+                );
+                const cells = [
+                    { cell_type: "markdown", source: ["# Ingest\n"] },
+                    { cell_type: "code", source: ["x = 1\n", `spark.conf.set('fs.azure.account.key.acct.dfs.core.windows.net', '${key}')\n`] },
+                ];
+                fs.writeFileSync(path.join(dir, "notebooks", "ingest.ipynb"), JSON.stringify({ cells, nbformat: 4, nbformat_minor: 5, metadata: {} }));
+                const fromFile = (source: string, extra: Inputs = {}) => ({
+                    type: RESOURCE_TYPES.notebook,
+                    name: "ingest",
+                    inputs: { path: "/Shared/ingest", source, ...extra },
+                });
+                const readFromProject = sourceFileReader([dir]);
+                const message = (where: string) =>
+                    `notebook /Shared/ingest${where} sets 'fs.azure.account.key.acct.dfs.core.windows.net' to a literal with spark.conf.set: ${advice}`;
+                // Relative to the program's directory, as the Databricks provider reads it; or absolute.
+                expect(evaluate(policy, fromFile("notebooks/ingest.py"), DEV, {}, readFromProject).violations).to.deep.equal([message(" line 2")]);
+                expect(evaluate(policy, fromFile(path.join(dir, "notebooks", "ingest.py")), DEV).violations).to.deep.equal([message(" line 2")]);
+                expect(evaluate(policy, fromFile("notebooks/ingest.ipynb", { format: "JUPYTER" }), DEV, {}, readFromProject).violations).to.deep.equal([
+                    message(" cell 2 line 2"),
+                ]);
+                // A Scala file, by its extension.
+                fs.writeFileSync(path.join(dir, "notebooks", "ingest.scala"), `spark.conf.set("fs.azure.account.key.acct.dfs.core.windows.net", "${key}")`);
+                expect(evaluate(policy, fromFile("notebooks/ingest.scala"), DEV, {}, readFromProject).violations).to.deep.equal([message(" line 1")]);
+                // A file the policy cannot read is not waved through.
+                expect(evaluate(policy, fromFile("notebooks/missing.py"), DEV, {}, readFromProject).violations).to.deep.equal([
+                    `notebook /Shared/ingest comes from source file "notebooks/missing.py", which cannot be read to check it for credentials: no such file in ${dir}`,
+                ]);
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        });
+
+        it("looks for a relative source in the project holding the pack, then where the CLI was started", () => {
+            const roots = programRoots({ PWD: "/somewhere/else" });
+            expect(roots[0]).to.equal(path.dirname(POLICY_DIR));
+            expect(roots).to.include("/somewhere/else");
+        });
+    });
+
     describe("the pack", () => {
         it("makes every policy mandatory and names each once", () => {
             const policies = createPolicies(() => DEV);
@@ -481,6 +806,8 @@ describe("policy pack", function () {
                 "schedules-paused-outside-production",
                 "secret-scope-key-vault-backed",
                 "key-vault-purge-protection-in-production",
+                "key-vault-rbac-authorization",
+                "key-vault-network-restricted",
                 "no-plaintext-secrets",
             ]);
             expect(policies.every((p) => p.enforcementLevel === "mandatory")).to.equal(true);
@@ -521,7 +848,17 @@ describe("policy pack", function () {
             // Under the CLI, the pack's process has the stack's name and config, as a program does;
             // here Pulumi's mock runtime of the last run holds them.
             await runStack({ ...devConfig, mode: "production" }, "prod-eu", secretKeys);
-            expect(engineStackContext({ PULUMI_NODEJS_STACK: "prod-eu" })).to.deep.equal({ stack: "prod-eu", mode: "production" });
+            expect(engineStackContext({ PULUMI_NODEJS_STACK: "prod-eu" })).to.deep.equal({
+                stack: "prod-eu",
+                mode: "production",
+                keyVaultPublicNetworkAccess: false,
+            });
+            await runStack({ ...devConfig, keyVaultPublicNetworkAccess: "true" }, "pr-5", secretKeys);
+            expect(engineStackContext({ PULUMI_NODEJS_STACK: "pr-5" })).to.deep.equal({
+                stack: "pr-5",
+                mode: "development",
+                keyVaultPublicNetworkAccess: true,
+            });
             expect(engineStackContext({})).to.deep.equal({});
             let reads = 0;
             const context = memoize(() => ({ stack: `s${++reads}` }));
@@ -556,10 +893,14 @@ describe("policy pack", function () {
 
         after(() => pack?.stop());
 
-        it("serves the nine mandatory policies with their config", async () => {
+        it("serves the eleven mandatory policies with their config", async () => {
             const info = await pack!.info();
             expect(info.name).to.equal("notebook-orchestration");
-            expect(info.policies).to.have.length(9);
+            expect(info.policies).to.have.length(11);
+            expect(info.policies.find((p) => p.name === "key-vault-network-restricted")?.configKeys).to.have.members([
+                "productionStacks",
+                "minIpRulePrefixLength",
+            ]);
             expect(info.policies.every((p) => p.mandatory)).to.equal(true);
             expect(info.policies.find((p) => p.name === "schedules-paused-outside-production")?.configKeys).to.deep.equal(["productionStacks"]);
         });
@@ -596,6 +937,54 @@ describe("policy pack", function () {
             });
             const configured = await pack!.analyze(job);
             expect(configured.map((d) => d.policy).sort()).to.deep.equal(["job-failure-notifications", "job-timeout"]);
+        });
+
+        it("refuses an open or access-policy vault and a notebook file that sets a storage key to a literal", async () => {
+            const vault = changed(one(dev, TYPES.vault), (i) => {
+                i.properties.networkAcls.defaultAction = "Allow";
+                i.properties.enableRbacAuthorization = false;
+            });
+            const vaultDiagnostics = await pack!.analyze(vault);
+            expect(vaultDiagnostics.map((d) => d.policy).sort()).to.deep.equal(["key-vault-network-restricted", "key-vault-rbac-authorization"]);
+            expect(vaultDiagnostics.every((d) => d.mandatory)).to.equal(true);
+            // A notebook file relative to the program's directory, as a program declares it: the pack,
+            // started in policy/, finds it in the project above. The test removes what it writes.
+            const dir = fs.mkdtempSync(path.join(path.dirname(POLICY_DIR), ".policy-test-notebooks-"));
+            try {
+                fs.writeFileSync(
+                    path.join(dir, "ingest.py"),
+                    ["# Databricks notebook source", 'spark.conf.set("fs.azure.account.key.acct.dfs.core.windows.net", "c2VjcmV0LWtleQ==")'].join("\n"),
+                );
+                const source = path.join(path.basename(dir), "ingest.py");
+                const notebook = { type: RESOURCE_TYPES.notebook, name: "ingest", inputs: { path: "/Shared/ingest", source, language: "PYTHON" } };
+                const diagnostics = await pack!.analyze(notebook);
+                // The engine's message is the policy's description, then the violation.
+                expect(diagnostics.map((d) => [d.policy, d.message.split("\n").pop()])).to.deep.equal([
+                    [
+                        "no-plaintext-secrets",
+                        "notebook /Shared/ingest line 2 sets 'fs.azure.account.key.acct.dfs.core.windows.net' to a literal with spark.conf.set: " +
+                            "read the credential with dbutils.secrets.get from the Key Vault-backed scope, or refer to it in the cluster's Spark conf as {{secrets/<scope>/<key>}}",
+                    ],
+                ]);
+            } finally {
+                fs.rmSync(dir, { recursive: true, force: true });
+            }
+        });
+
+        it("lets a non-production stack open its vault with keyVaultPublicNetworkAccess, read from the stack's config", async () => {
+            const open = await runStack({ ...devConfig, keyVaultPublicNetworkAccess: "true" }, "pr-8", secretKeys);
+            const vault = one(open, TYPES.vault);
+            const opened = await startPolicyPack("pr-8", {
+                "notebook-orchestration:mode": "development",
+                "notebook-orchestration:keyVaultPublicNetworkAccess": "true",
+            });
+            try {
+                expect(await opened.analyze(vault)).to.deep.equal([]);
+            } finally {
+                opened.stop();
+            }
+            // The pack of a stack without the switch refuses the same vault.
+            expect((await pack!.analyze(vault)).map((d) => d.policy)).to.deep.equal(["key-vault-network-restricted"]);
         });
 
         it("enforces rather than skips a new stack's preview, where ids are unknown", async () => {

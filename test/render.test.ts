@@ -48,6 +48,7 @@ describe("rendering notebooks", () => {
             const literal = source.slice(source.indexOf("WORKERS = ") + 10, source.indexOf("\n", source.indexOf("\n]") + 1));
             expect(pythonValue(literal)).to.deep.equal([{ name: "daily_sales", path: strangePath, arguments: { schema: "s'1" }, expected_seconds: null }]);
             expect(source).not.to.match(/\{\{/);
+            expect(source, `${kind} appends its attempts to the run log`).to.contain(`RUN_LOG_TABLE = ${JSON.stringify(settings.runLogTable)}`);
         }
     });
 

@@ -3,8 +3,10 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { expect } from "chai";
-import { benchWorkloads, checkTargets, seededRandom } from "../tools/bench";
+import { benchWorkloads, checkTargets, failedAttemptSeconds, TRANSIENT_FAILURE_WORKLOAD } from "../tools/bench";
+import { seededRandom } from "../tools/random";
 import {
+    dispatchMakespan,
     idealLongestFirstMakespan,
     listScheduleMakespan,
     longestFirst,
@@ -13,6 +15,7 @@ import {
     SimulationNotebooks,
     SimulationResult,
 } from "../tools/simulation";
+import { checkChartFile } from "../tools/charts";
 import { ganttSpec, parsePools, smallestGoodPool, workloadFromFile, workloadFromStack } from "../tools/simulate";
 
 const ROOT = path.join(__dirname, "..");
@@ -59,12 +62,43 @@ describe("scheduling arithmetic", () => {
         ).to.equal(4);
     });
 
+    it("models the orchestrators' dispatch loop: a retry waits for its backoff in a queue, not in a slot", () => {
+        const equal = (failedAttempts?: number[]) => ({ name: "a", seconds: 1000, failedAttempts });
+        const workers = [equal([100]), { ...equal(), name: "b" }, { ...equal(), name: "c" }, { ...equal(), name: "d" }];
+        // Slot 1: a fails (0-100), c (100-1100), d (1100-2100); slot 2: b (0-1000), a's retry (1000-2000), due since 600.
+        expect(dispatchMakespan(workers, 2, { backoffSeconds: 500 })).to.equal(2100);
+        // Held in its slot: a fails, sleeps 500 s, retries (0-1600); b, c on the other slot; d after a.
+        expect(dispatchMakespan(workers, 2, { backoffSeconds: 500 }, true)).to.equal(2600);
+        // Without failures it is list scheduling; with nothing else to run, the backoff is waited out either way.
+        expect(
+            dispatchMakespan(
+                [
+                    { name: "x", seconds: 5 },
+                    { name: "y", seconds: 1 },
+                    { name: "z", seconds: 3 },
+                ],
+                2,
+            ),
+        ).to.equal(listScheduleMakespan([5, 1, 3], 2));
+        expect(dispatchMakespan([equal([100, 100])], 4, { backoffSeconds: 50 })).to.equal(100 + 50 + 100 + 100 + 1000);
+    });
+
+    it("includes a transient failure the bench checks against the no-failure makespan plus the failed attempt", () => {
+        const transient = benchWorkloads().find((w) => w.name === TRANSIENT_FAILURE_WORKLOAD)!;
+        expect(failedAttemptSeconds(transient.workers)).to.equal(120);
+        const ordered = longestFirst(transient.workers);
+        for (const pool of [2, 4]) {
+            expect(dispatchMakespan(ordered, pool, transient.retries)).to.equal(idealLongestFirstMakespan(transient.workers, pool) + 120);
+            expect(dispatchMakespan(ordered, pool, transient.retries, true)).to.equal(idealLongestFirstMakespan(transient.workers, pool) + 120 + 1200);
+        }
+    });
+
     it("generates the same random workload on every run", () => {
         const a = seededRandom(42);
         const b = seededRandom(42);
         expect([a(), a(), a()]).to.deep.equal([b(), b(), b()]);
         expect(benchWorkloads()[2].workers.map((w) => w.seconds)).to.deep.equal(benchWorkloads()[2].workers.map((w) => w.seconds));
-        expect(benchWorkloads().map((w) => w.workers.length)).to.deep.equal([4, 16, 32]);
+        expect(benchWorkloads().map((w) => w.workers.length)).to.deep.equal([4, 16, 32, 8]);
     });
 });
 
@@ -100,6 +134,26 @@ describe("the local simulation", function () {
         }
     });
 
+    it("runs the real parallel orchestrator on a transient failure: the retry costs the failed attempt, not the backoff", async () => {
+        const notebooks = new SimulationNotebooks([
+            { name: "flaky", seconds: 240, failedAttempts: [30] },
+            { name: "b", seconds: 240 },
+            { name: "c", seconds: 240 },
+            { name: "d", seconds: 240 },
+        ]);
+        try {
+            const ours = await simulate(notebooks, "parallel", 2, 60, { backoffSeconds: 120 });
+            expect(ours.noFailureMakespan).to.equal(480);
+            expect(ours.idealLongestFirst).to.equal(510);
+            expect(ours.backoffHoldingSlotMakespan).to.equal(630);
+            expect(ours.calls.filter((c) => c.name === "flaky").map((c) => c.outcome)).to.deep.equal(["fail", "success"]);
+            expect(ours.makespan).to.be.at.least(510);
+            expect(ours.makespan, "well below the 630 s of a backoff held in its slot").to.be.below(600);
+        } finally {
+            notebooks.dispose();
+        }
+    });
+
     it("picks the smallest pool within 2% of the shortest makespan", () => {
         const result = (pool: number, makespan: number) => ({ mode: "parallel", pool, makespan }) as SimulationResult;
         expect(smallestGoodPool([result(1, 100), result(2, 61), result(4, 60), result(8, 60)])).to.equal(2);
@@ -124,13 +178,26 @@ describe("the local simulation", function () {
     });
 
     it("checks the benchmark targets against measured figures", () => {
-        const sim = (makespan: number, ideal: number, bound: number, overhead = 1) =>
-            ({ makespan, idealLongestFirst: ideal, lowerBound: bound, overheadMsPerTask: overhead }) as SimulationResult;
+        const sim = (makespan: number, ideal: number, bound: number, overhead = 1, noFailure = ideal, held = ideal) =>
+            ({
+                makespan,
+                idealLongestFirst: ideal,
+                lowerBound: bound,
+                overheadMsPerTask: overhead,
+                noFailureMakespan: noFailure,
+                backoffHoldingSlotMakespan: held,
+            }) as SimulationResult;
         const rows = [
-            { workload: "16 skewed", pool: 4, ours: sim(100, 100, 100), poolMap: sim(140, 100, 100) },
-            { workload: "32 random", pool: 2, ours: sim(103, 100, 100, 25), poolMap: sim(110, 100, 100) },
+            { workload: "16 skewed", pool: 4, ours: sim(100, 100, 100), poolMap: sim(140, 100, 100), failedAttemptSeconds: 0 },
+            { workload: "32 random", pool: 2, ours: sim(103, 100, 100, 25), poolMap: sim(110, 100, 100), failedAttemptSeconds: 0 },
         ];
         expect(checkTargets(rows).map((c) => c.met)).to.deep.equal([false, true, true, false]);
+        const requeued = { workload: TRANSIENT_FAILURE_WORKLOAD, pool: 4, ours: sim(3725, 3720, 3630, 300, 3600, 4920), failedAttemptSeconds: 120 };
+        expect(checkTargets([rows[0], requeued]).map((c) => c.met)).to.deep.equal([true, true, true, true, true]);
+        const held = { ...requeued, ours: sim(4925, 3720, 3630, 300, 3600, 4920) };
+        const checks = checkTargets([rows[0], held]);
+        expect(checks.map((c) => c.met)).to.deep.equal([false, true, true, true, false]);
+        expect(checks[4].detail).to.contain("P=4: 1h 22m 05s against 1h 00m 00s + 2m 00s");
     });
 });
 
@@ -194,6 +261,20 @@ describe("npm run simulate", function () {
         expect(result.stderr.trim()).to.equal(
             `simulate: ${file}: unknown worker(s) nightly_sales; the stack's workers are customer_totals, daily_sales, product_sales, order_status`,
         );
+    });
+
+    it("refuses a chart file it could not write before simulating anything", () => {
+        const file = workloadFile(JSON.stringify({ workers: [{ name: "daily_sales", expected_seconds: 60 }] }));
+        const png = simulateCommand("--workload", file, "--chart", path.join(os.tmpdir(), "chart.png"));
+        expect(png.status).to.equal(1);
+        expect(png.stderr.trim()).to.equal(`simulate: Chart file '${path.join(os.tmpdir(), "chart.png")}': the name must end in .svg or .html`);
+        expect(png.stdout).not.to.contain("Simulating");
+        const underAFile = path.join(file, "charts", "simulation.svg");
+        expect(() => checkChartFile(underAFile)).to.throw(`Chart file '${underAFile}': cannot be written (`);
+        expect(() => checkChartFile(path.dirname(file) + path.sep + ".")).to.throw("the name must end in .svg or .html");
+        const directory = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "chart-")), "chart.svg");
+        fs.mkdirSync(directory);
+        expect(() => checkChartFile(directory)).to.throw(`Chart file '${directory}': cannot be written (it is a directory)`);
     });
 
     it("rejects pool sizes outside 1 to 144", () => {

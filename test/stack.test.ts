@@ -2,7 +2,7 @@ import { execFileSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { StackConfigError } from "../components/config";
-import { KEY_VAULT_SECRETS_USER_ROLE } from "../components/secrets";
+import { KEY_VAULT_SECRETS_OFFICER_ROLE, KEY_VAULT_SECRETS_USER_ROLE } from "../components/secrets";
 import { WORKERS } from "../components/workers";
 import { OfflineRun, runOffline } from "../tools/offline";
 import { notebookSource, ofType, one, program, PROJECT, REQUIRED_CONFIG, runStack, TYPES } from "./support/stack";
@@ -42,11 +42,12 @@ describe("the stack under Pulumi mocks", function () {
         expect(cluster.inputs.customTags).to.include({ environment: "dev", project: "notebook-orchestration" });
     });
 
-    it("resolves the latest LTS runtime and smallest local-disk node type when config leaves them unset", () => {
+    it("pins the runtime from config (never a lookup of the latest LTS) and resolves the smallest local-disk node type when unset", () => {
         const cluster = one(dev, TYPES.cluster);
-        expect(cluster.inputs.sparkVersion).to.equal("<latest LTS runtime>");
+        expect(cluster.inputs.sparkVersion).to.equal("17.3.x-scala2.13");
         expect(cluster.inputs.nodeTypeId).to.equal("<smallest node type with local disk>");
-        expect(dev.invokes).to.include.members(["databricks:index/getSparkVersion:getSparkVersion", "databricks:index/getNodeType:getNodeType"]);
+        expect(dev.invokes).to.include("databricks:index/getNodeType:getNodeType");
+        expect(dev.invokes).not.to.include("databricks:index/getSparkVersion:getSparkVersion");
     });
 
     it("gives each job in perJob mode its own job cluster from the same spec, and no all-purpose cluster", async () => {
@@ -74,12 +75,13 @@ describe("the stack under Pulumi mocks", function () {
         }
     });
 
-    it("builds a single-node cluster for cheap environments", async () => {
+    it("builds a single-node cluster with standard access mode for cheap environments", async () => {
         const run = await runStack({ singleNode: "true", nodeType: "Standard_D4ds_v5" });
         const cluster = one(run, TYPES.cluster);
         expect(cluster.inputs.numWorkers).to.equal(0);
         expect(cluster.inputs.sparkConf).to.deep.equal({ "spark.databricks.cluster.profile": "singleNode", "spark.master": "local[*, 4]" });
         expect(cluster.inputs.customTags).to.include({ ResourceClass: "SingleNode", environment: "dev" });
+        expect(cluster.inputs.dataSecurityMode).to.equal("USER_ISOLATION");
     });
 
     it("points the secret scope at the vault's id and URI, after Databricks may read the vault", () => {
@@ -96,7 +98,79 @@ describe("the stack under Pulumi mocks", function () {
             principalId: "11111111-2222-3333-4444-555555555555",
             principalType: "ServicePrincipal",
         });
-        expect(ofType(dev, TYPES.roleAssignment).map((r) => r.inputs.principalId)).to.include("<deployer object id>");
+    });
+
+    it("assigns the deployer no role on the vault: its secrets go through ARM, and only Databricks reads the data plane", async () => {
+        const run = await runStack({ keyVaultSecrets: '{"source-db-password": "s3cr3t-value-42"}' }, "dev", ["keyVaultSecrets"]);
+        const assignments = ofType(run, TYPES.roleAssignment);
+        expect(assignments.map((r) => [String(r.inputs.roleDefinitionId).split("/").pop(), r.inputs.principalId])).to.deep.equal([
+            [KEY_VAULT_SECRETS_USER_ROLE, "11111111-2222-3333-4444-555555555555"],
+        ]);
+        expect(JSON.stringify(assignments)).not.to.contain(KEY_VAULT_SECRETS_OFFICER_ROLE);
+        expect(JSON.stringify(assignments)).not.to.contain("<deployer object id>");
+        // The secret is an ARM resource of the vault (Microsoft.KeyVault/vaults/secrets), written by the control plane.
+        expect(one(run, TYPES.secret).inputs).to.deep.include({ vaultName: one(run, TYPES.vault).inputs.vaultName, resourceGroupName: "rg-dp" });
+    });
+
+    it("deletes its secrets with the vault, so destroying a stack never calls the vault's data plane", async () => {
+        // azure-native deletes a keyvault.Secret through the data plane (ARM refuses DELETE on
+        // vaults/secrets): behind the firewall, without a data plane role, that call would fail.
+        const resources = new Map<pulumi.Resource, string>();
+        const deletedWith: Record<string, pulumi.Resource | undefined> = {};
+        const withOptions = () => {
+            pulumi.runtime.registerStackTransformation((args) => {
+                resources.set(args.resource, args.name);
+                if (args.type === TYPES.secret) {
+                    deletedWith[args.name] = args.opts.deletedWith;
+                }
+                return undefined;
+            });
+            return program()();
+        };
+        const run = await runOffline(withOptions, {
+            project: PROJECT,
+            stack: "dev",
+            config: { ...REQUIRED_CONFIG, keyVaultSecrets: '{"source-db-password": "x", "api-token": "y"}' },
+            secretKeys: ["keyVaultSecrets"],
+        });
+        const vault = one(run, TYPES.vault).name;
+        const owners = Object.fromEntries(Object.entries(deletedWith).map(([secret, owner]) => [secret, owner && resources.get(owner)]));
+        expect(owners).to.deep.equal(Object.fromEntries(ofType(run, TYPES.secret).map((secret) => [secret.name, vault])));
+        expect(Object.keys(owners)).to.have.length(2);
+    });
+
+    it("closes the vault's firewall to every network but trusted Microsoft services and the configured allow-list", async () => {
+        expect(one(dev, TYPES.vault).inputs.properties).to.deep.include({
+            publicNetworkAccess: "Enabled",
+            networkAcls: { bypass: "AzureServices", defaultAction: "Deny", ipRules: [], virtualNetworkRules: [] },
+        });
+        const subnet = "/subscriptions/sub-1/resourceGroups/rg-net/providers/Microsoft.Network/virtualNetworks/vnet-ci/subnets/runners";
+        const allowListed = await runStack({
+            keyVaultAllowedIpRanges: '["203.0.113.7", "198.51.100.0/28"]',
+            keyVaultAllowedSubnetIds: JSON.stringify([subnet]),
+        });
+        expect((one(allowListed, TYPES.vault).inputs.properties as Record<string, unknown>).networkAcls).to.deep.equal({
+            bypass: "AzureServices",
+            defaultAction: "Deny",
+            ipRules: [{ value: "203.0.113.7" }, { value: "198.51.100.0/28" }],
+            virtualNetworkRules: [{ id: subnet }],
+        });
+        const open = await runStack({ keyVaultPublicNetworkAccess: "true" }, "pr-5");
+        expect((one(open, TYPES.vault).inputs.properties as Record<string, any>).networkAcls.defaultAction).to.equal("Allow");
+    });
+
+    it("sends the vault's audit logs to Log Analytics when a workspace is configured, and declares no setting otherwise", async () => {
+        expect(ofType(dev, TYPES.diagnosticSetting)).to.deep.equal([]);
+        const workspaceId = "/subscriptions/sub-1/resourceGroups/rg-ops/providers/Microsoft.OperationalInsights/workspaces/law-platform";
+        const run = await runStack({ keyVaultLogAnalyticsWorkspaceId: workspaceId });
+        const setting = one(run, TYPES.diagnosticSetting);
+        expect(setting.inputs).to.deep.equal({
+            name: "audit-to-log-analytics",
+            resourceUri: `<id of ${one(run, TYPES.vault).name}>`,
+            workspaceId,
+            logAnalyticsDestinationType: "Dedicated",
+            logs: [{ categoryGroup: "audit", enabled: true }],
+        });
     });
 
     it("creates the vault with RBAC, short retention and no purge protection outside production", async () => {

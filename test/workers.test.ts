@@ -1,5 +1,5 @@
 import { expect } from "chai";
-import { WORKERS } from "../components/workers";
+import { workerDefinitionProblems, WORKERS } from "../components/workers";
 import { exitSummary, renderedNotebookDir, runIn } from "./support/notebooks";
 
 const WIDGETS = {
@@ -12,11 +12,28 @@ const WIDGETS = {
     attempt: "2",
 };
 
+describe("the worker definitions", () => {
+    it("are unique by name, output table and source, and each has a merge key", () => {
+        expect(workerDefinitionProblems(WORKERS)).to.deep.equal([]);
+        const [first, second] = WORKERS;
+        expect(
+            workerDefinitionProblems([first, { ...second, name: first.name }, { ...second, name: "Daily Sales", outputTable: "x", source: "y", mergeKey: [] }]),
+        ).to.deep.equal([
+            "two workers have name 'customer_totals'; expected each worker's name to be unique",
+            "worker name 'Daily Sales'; expected lower-case letters, digits and underscores, starting with a letter",
+            "worker 'Daily Sales' has no merge key; expected at least one column",
+        ]);
+        expect(workerDefinitionProblems([first, { ...second, outputTable: first.outputTable }])).to.deep.equal([
+            "two workers have outputTable 'customer_totals'; expected each worker's outputTable to be unique",
+        ]);
+    });
+});
+
 describe("the worker notebooks, run locally against a fake spark", () => {
     const dir = renderedNotebookDir();
 
     for (const worker of WORKERS) {
-        it(`${worker.name}: creates its table, MERGEs deduplicated orders on ${worker.mergeKey.join(", ")}, logs the run and exits with a summary`, async () => {
+        it(`${worker.name}: creates its table, MERGEs deduplicated orders on ${worker.mergeKey.join(", ")} (deleting keys that left the source), logs the run and exits with a summary`, async () => {
             const result = await runIn(dir, `workers/${worker.name}`, { widgets: WIDGETS, sql: [{ match: "^\\s*MERGE", rows: [{ num_affected_rows: 12 }] }] });
             const summary = exitSummary(result);
             expect(summary).to.include({
@@ -30,11 +47,11 @@ describe("the worker notebooks, run locally against a fake spark", () => {
             const [create, merge, log] = result.sql;
             expect(create.query).to.match(new RegExp(`^CREATE TABLE IF NOT EXISTS \`main\`\\.\`etl_test\`\\.\`${worker.outputTable}\` \\(.+\\) USING DELTA$`));
             expect(merge.query).to.contain(`MERGE INTO \`main\`.\`etl_test\`.\`${worker.outputTable}\` AS target`);
-            expect(merge.query).to.contain("ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY updated_at DESC)");
+            expect(merge.query).to.match(/ROW_NUMBER\(\) OVER \(\s*PARTITION BY order_id\s*ORDER BY updated_at DESC NULLS LAST, /);
             expect(merge.query).to.contain("FROM `main`.`etl_test`.`orders`");
             expect(merge.query).to.contain(`ON ${worker.mergeKey.map((k) => `target.\`${k}\` = source.\`${k}\``).join(" AND ")}\n`);
             expect(merge.query).to.match(
-                /WHEN MATCHED AND \(NOT \(target\.`\w+` <=> source\.`\w+`\)( OR NOT \(target\.`\w+` <=> source\.`\w+`\))*\) THEN UPDATE SET \*\nWHEN NOT MATCHED THEN INSERT \*$/,
+                /WHEN MATCHED AND \(NOT \(target\.`\w+` <=> source\.`\w+`\)( OR NOT \(target\.`\w+` <=> source\.`\w+`\))*\) THEN UPDATE SET \*\nWHEN NOT MATCHED THEN INSERT \*\nWHEN NOT MATCHED BY SOURCE THEN DELETE$/,
             );
             for (const key of worker.mergeKey) {
                 expect(create.query).to.contain(`\`${key}\``);

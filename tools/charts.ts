@@ -3,6 +3,7 @@
  * The one place that loads the two libraries; the simulation's Gantt chart and `jobs compare --chart`
  * both render through it.
  */
+import * as fs from "fs";
 import * as path from "path";
 import { pathToFileURL } from "url";
 
@@ -41,14 +42,42 @@ function escapeHtml(text: string): string {
     return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c] as string);
 }
 
-/** The chart as a file's content: SVG for `.svg`, a small page around the SVG for `.html`. */
-export function chartFileContent(file: string, svg: string, title: string): string {
+function chartExtension(file: string): ".svg" | ".html" {
     const extension = path.extname(file).toLowerCase();
     if (extension === ".svg") {
-        return svg;
+        return ".svg";
     }
     if (extension === ".html" || extension === ".htm") {
-        return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>\n<body style="font-family: sans-serif">\n${svg}\n</body></html>\n`;
+        return ".html";
     }
     throw new Error(`Chart file '${file}': the name must end in .svg or .html`);
+}
+
+/**
+ * Checks, before any work is done, that a chart can be written to `file`: a .svg or .html name, not a
+ * directory, in a directory that exists (or is created now) and is writable.
+ */
+export function checkChartFile(file: string): void {
+    chartExtension(file);
+    const directory = path.dirname(path.resolve(file));
+    try {
+        fs.mkdirSync(directory, { recursive: true });
+        fs.accessSync(directory, fs.constants.W_OK);
+        if (fs.existsSync(file)) {
+            if (fs.statSync(file).isDirectory()) {
+                throw new Error("it is a directory");
+            }
+            fs.accessSync(file, fs.constants.W_OK);
+        }
+    } catch (error) {
+        throw new Error(`Chart file '${file}': cannot be written (${(error as Error).message})`);
+    }
+}
+
+/** The chart as a file's content: SVG for `.svg`, a small page around the SVG for `.html`. */
+export function chartFileContent(file: string, svg: string, title: string): string {
+    if (chartExtension(file) === ".svg") {
+        return svg;
+    }
+    return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>\n<body style="font-family: sans-serif">\n${svg}\n</body></html>\n`;
 }

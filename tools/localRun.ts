@@ -7,13 +7,20 @@ import * as path from "path";
 
 export const LOCAL_DATABRICKS = path.join(__dirname, "local_databricks.py");
 
+/**
+ * How a scripted child run ends, each failure raised as dbutils.notebook.run raises it (see Py4JJavaError in
+ * local_databricks.py): "fail" (result state FAILED), "canceled", "timeout" (TIMEDOUT; also any attempt longer
+ * than the call's timeout_seconds), "throttled" (the workspace refused to start it: REQUEST_LIMIT_EXCEEDED),
+ * "unreachable" (the driver could not reach the control plane: the child's fate is unknown).
+ */
+export type AttemptOutcome = "success" | "fail" | "canceled" | "timeout" | "throttled" | "unreachable";
+
 export interface WorkerAttempt {
     /** Simulated seconds the run takes. */
     readonly seconds?: number;
-    /** "success" (default), "fail" or "timeout". */
-    readonly outcome?: "success" | "fail" | "timeout";
+    /** "success" (default) or how it fails. */
+    readonly outcome?: AttemptOutcome;
     readonly exit_value?: string;
-    readonly error?: string;
 }
 
 export interface SqlAnswer {
@@ -31,6 +38,8 @@ export interface Scenario {
     /** Scripted child notebooks, by workspace path or last path segment; the last attempt repeats. */
     readonly workers?: Readonly<Record<string, { readonly attempts: readonly WorkerAttempt[] }>>;
     readonly sql?: readonly SqlAnswer[];
+    /** URL the fake spark POSTs {query, args} to for statements no `sql` entry answers (the tests' SQL engine). */
+    readonly sql_engine?: string;
     readonly secrets?: Readonly<Record<string, Readonly<Record<string, string>>>>;
     /** What dbutils.notebook.entry_point's notebook context gives: the workspace URL and the notebook's token. */
     readonly notebook_context?: { readonly api_url: string; readonly api_token: string };
@@ -42,7 +51,7 @@ export interface ChildCall {
     readonly timeout_seconds: number;
     readonly arguments: Record<string, string>;
     readonly attempt: number;
-    readonly outcome: "success" | "fail" | "timeout" | "not_found";
+    readonly outcome: AttemptOutcome | "not_found";
     /** Simulated seconds since the notebook started. */
     readonly start: number;
     readonly end: number;

@@ -10,17 +10,21 @@ Scenario:
   "widgets": {"max_workers": "2"},               # job parameters / notebook arguments
   "time_scale": 0.001,                            # real seconds slept per simulated second
   "workers": {                                    # child notebooks, by workspace path or by last path segment
-    "customer_totals": {"attempts": [{"seconds": 60, "outcome": "fail", "error": "boom"},
+    "customer_totals": {"attempts": [{"seconds": 60, "outcome": "fail"},
                                       {"seconds": 60, "exit_value": "{\"rows_merged\": 3}"}]}
   },
   "sql": [{"match": "FROM .*etl_run_log", "rows": [{"notebook": "daily_sales", "duration_seconds": 42.0}]},
           {"match": "^\\s*MERGE", "rows": [{"num_affected_rows": 7}]},
           {"match": "FROM .*missing", "error": "[TABLE_OR_VIEW_NOT_FOUND] ..."}],
+  "sql_engine": "http://127.0.0.1:8123/sql",      # optional: statements no "sql" entry answers run there
   "secrets": {"my-scope": {"db-password": "..."}},
   "notebook_context": {"api_url": "https://adb-1.2.azuredatabricks.net", "api_token": "..."}
 }
 A worker's last attempt repeats for any further attempts; an attempt's outcome is "success" (default),
-"fail" or "timeout". An attempt longer than the run's timeout_seconds times out, as on Databricks.
+"fail" (the child run FAILED), "canceled", "timeout", "throttled" (the workspace refused to start the run:
+REQUEST_LIMIT_EXCEEDED) or "unreachable" (the driver could not reach the control plane), each raised the
+way dbutils.notebook.run raises it (see Py4JJavaError). An attempt longer than the run's timeout_seconds
+times out, as on Databricks.
 Calls to workers the scenario does not name fail with "Notebook not found", as on Databricks.
 
 Result: {"status": "exited"|"raised"|"completed", "exit_value", "error", "error_type", "output",
@@ -39,6 +43,7 @@ import sys
 import threading
 import time
 import traceback
+import urllib.request
 
 NOTEBOOK_HEADER = "# Databricks notebook source"
 CELL_SEPARATOR = "# COMMAND ----------"
@@ -53,8 +58,80 @@ class NotebookExit(BaseException):
         self.value = value
 
 
-class WorkflowException(Exception):
-    """What dbutils.notebook.run raises when the child notebook fails or times out."""
+class JavaThrowable:
+    """A Java exception as py4j hands it to Python (a JavaObject): getClass().getName(), getMessage(),
+    getCause() (None for a Java null) and toString(), which is "<class name>: <message>"."""
+
+    def __init__(self, class_name, message, cause=None):
+        self._class_name, self._message, self._cause = class_name, message, cause
+
+    def getClass(self):
+        return _JavaClass(self._class_name)
+
+    def getMessage(self):
+        return self._message
+
+    def getCause(self):
+        return self._cause
+
+    def toString(self):
+        return f"{self._class_name}: {self._message}" if self._message is not None else self._class_name
+
+
+class _JavaClass:
+    def __init__(self, name):
+        self._name = name
+
+    def getName(self):
+        return self._name
+
+
+class Py4JJavaError(Exception):
+    """What dbutils.notebook.run raises in Python when the call fails: py4j's Py4JJavaError, whose
+    `java_exception` is the Java exception thrown in the driver (py4j.protocol.Py4JJavaError), and whose text
+    is py4j's "An error occurred while calling oNN._run." followed by the Java exception and its stack trace.
+
+    On Databricks the Java exception is a com.databricks.WorkflowException wrapping the cause, as in these
+    public reports: "com.databricks.WorkflowException: com.databricks.NotebookExecutionException: FAILED"
+    (github.com/maxpumperla/elephas/issues/201), "...NotebookExecutionException: FAILED: Workload failed, see
+    run output for details" (github.com/databricks-industry-solutions/security-analysis-tool/issues/127),
+    "...WorkflowException: com.databricks.common.client.DatabricksServiceHttpClientException:
+    REQUEST_LIMIT_EXCEEDED: There are already 1 active runs (limit: 1)", and, from Azure Databricks'
+    troubleshooting guide, "com.databricks.WorkflowException: org.apache.http.conn.ConnectTimeoutException".
+    The NotebookExecutionException's message starts with the child run's result state (FAILED, CANCELED).
+    For a timeout no public trace was found: the fake raises TIMEDOUT, the Jobs API's result state for a
+    run stopped at its timeout, at the moment the timeout passes (Databricks documents only that run
+    "throws an exception if it doesn't finish within the specified time"); the orchestrator also treats
+    any exception without a result state that arrives once the timeout has passed as a timeout.
+    """
+
+    def __init__(self, java_exception):
+        self.java_exception = java_exception
+        super().__init__(
+            f"An error occurred while calling o{400 + id(java_exception) % 600}._run.\n: {java_exception.toString()}\n"
+            "\tat com.databricks.workflow.WorkflowDriver.run(WorkflowDriver.scala:99)\n"
+            "\tat com.databricks.dbutils_v1.impl.NotebookUtilsImpl.run(NotebookUtilsImpl.scala:130)"
+        )
+
+
+def workflow_exception(cause_class, cause_message):
+    """The Py4JJavaError for a com.databricks.WorkflowException caused by the given Java exception."""
+    cause = JavaThrowable(cause_class, cause_message)
+    return Py4JJavaError(JavaThrowable("com.databricks.WorkflowException", cause.toString(), cause))
+
+
+NOTEBOOK_EXECUTION_EXCEPTION = "com.databricks.NotebookExecutionException"
+# How each scripted outcome fails, as the Java exception dbutils.notebook.run raises (see Py4JJavaError).
+FAILURES = {
+    "fail": (NOTEBOOK_EXECUTION_EXCEPTION, "FAILED: Workload failed, see run output for details"),
+    "canceled": (NOTEBOOK_EXECUTION_EXCEPTION, "CANCELED"),
+    "timeout": (NOTEBOOK_EXECUTION_EXCEPTION, "TIMEDOUT"),
+    "throttled": (
+        "com.databricks.common.client.DatabricksServiceHttpClientException",
+        "REQUEST_LIMIT_EXCEEDED: The number of concurrently running tasks in the workspace has reached the limit",
+    ),
+    "unreachable": ("org.apache.http.conn.ConnectTimeoutException", "Connect to westeurope.azuredatabricks.net:443 failed: connect timed out"),
+}
 
 
 class Row(dict):
@@ -82,10 +159,12 @@ class FakeDataFrame:
 
 
 class FakeSpark:
-    """Answers spark.sql with the first scenario entry whose regex matches the query, else no rows."""
+    """Answers spark.sql with the first scenario entry whose regex matches the query; else, with an
+    `sql_engine` URL, with what that engine answers (the tests run DuckDB behind it); else no rows."""
 
-    def __init__(self, answers):
+    def __init__(self, answers, engine_url=None):
         self._answers = [(re.compile(a["match"], re.IGNORECASE | re.DOTALL | re.MULTILINE), a) for a in answers]
+        self._engine_url = engine_url
         self.statements = []
         self._lock = threading.Lock()
 
@@ -97,7 +176,20 @@ class FakeSpark:
                 if "error" in answer:
                     raise Exception(answer["error"])
                 return FakeDataFrame(answer.get("rows", []))
+        if self._engine_url:
+            return FakeDataFrame(self._run_on_engine(query, args))
         return FakeDataFrame([])
+
+    def _run_on_engine(self, query, args):
+        """POSTs {query, args} to the engine; it answers {"rows": [...]} or {"error": "..."}."""
+        request = urllib.request.Request(
+            self._engine_url, data=json.dumps({"query": query, "args": args}).encode("utf-8"), headers={"Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            answer = json.loads(response.read().decode("utf-8"))
+        if "error" in answer:
+            raise Exception(answer["error"])
+        return answer["rows"]
 
 
 class Widgets:
@@ -145,6 +237,10 @@ class ChildRuns:
 
     def __init__(self, workers, time_scale, clock_start):
         self._workers = workers or {}
+        for name, script in self._workers.items():
+            for number, attempt in enumerate(script.get("attempts") or [], start=1):
+                if attempt.get("outcome", "success") not in ("success", *FAILURES):
+                    raise ValueError(f"scenario: worker {name} attempt {number} has outcome {attempt['outcome']!r}; expected success, {', '.join(FAILURES)}")
         self._scale = time_scale
         self._start = clock_start
         self._lock = threading.Lock()
@@ -185,7 +281,7 @@ class ChildRuns:
         try:
             if script is None:
                 call["outcome"] = "not_found"
-                raise WorkflowException(f"com.databricks.WorkflowException: Notebook not found: {path}")
+                raise Py4JJavaError(JavaThrowable("com.databricks.WorkflowException", f"Notebook not found: {path}"))
             attempts = script.get("attempts") or [{}]
             behaviour = attempts[min(attempt, len(attempts) - 1)]
             seconds = float(behaviour.get("seconds", 0))
@@ -194,14 +290,8 @@ class ChildRuns:
                 seconds, outcome = timeout_seconds, "timeout"
             time.sleep(seconds * self._scale)
             call["outcome"] = outcome
-            if outcome == "timeout":
-                raise WorkflowException(
-                    f"com.databricks.WorkflowException: com.databricks.NotebookExecutionException: Notebook {path} timed out after {timeout_seconds} seconds"
-                )
-            if outcome == "fail":
-                raise WorkflowException(
-                    f"com.databricks.WorkflowException: com.databricks.NotebookExecutionException: FAILED: {behaviour.get('error', 'worker failed')}"
-                )
+            if outcome in FAILURES:
+                raise workflow_exception(*FAILURES[outcome])
             return behaviour.get("exit_value", json.dumps({"worker": name, "status": "SUCCEEDED"}))
         finally:
             call["end"] = self._now()
@@ -312,7 +402,7 @@ def run_scenario(scenario):
     started = time.monotonic()
     child_runs = ChildRuns(scenario.get("workers"), scale, started)
     widgets = Widgets(scenario.get("widgets"))
-    spark = FakeSpark(scenario.get("sql", []))
+    spark = FakeSpark(scenario.get("sql", []), scenario.get("sql_engine"))
     namespace = {
         "__name__": "__main__",
         "dbutils": FakeDbutils(widgets, child_runs, Secrets(scenario.get("secrets")), scenario.get("notebook_context")),

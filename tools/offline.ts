@@ -27,6 +27,40 @@ export interface OfflineRun {
     readonly outputs: Record<string, unknown>;
     /** Invoke tokens called, in order. */
     readonly invokes: string[];
+    /** What the program logged with pulumi.log.warn/error, which `pulumi up` shows under Diagnostics. */
+    readonly diagnostics: Diagnostic[];
+}
+
+export interface Diagnostic {
+    readonly severity: "info" | "warning" | "error";
+    readonly message: string;
+}
+
+/**
+ * Without an engine (as under mocks) pulumi.log writes `<severity>: [runtime] <message>` to the console
+ * (@pulumi/pulumi log/index.js); `run` collects those lines instead, and passes every other line on.
+ */
+async function collectingDiagnostics<T>(run: () => Promise<T>): Promise<{ result: T; diagnostics: Diagnostic[] }> {
+    const diagnostics: Diagnostic[] = [];
+    const originals = { log: console.log, warn: console.warn, error: console.error };
+    const collect =
+        (original: (...args: unknown[]) => void) =>
+        (...args: unknown[]) => {
+            const match = args.length === 1 && typeof args[0] === "string" ? /^(info|warning|error): \[runtime\] ([\s\S]*)$/.exec(args[0]) : null;
+            if (match) {
+                diagnostics.push({ severity: match[1] as Diagnostic["severity"], message: match[2] });
+            } else {
+                original(...args);
+            }
+        };
+    console.log = collect(originals.log);
+    console.warn = collect(originals.warn);
+    console.error = collect(originals.error);
+    try {
+        return { result: await run(), diagnostics };
+    } finally {
+        Object.assign(console, originals);
+    }
 }
 
 export interface OfflineOptions {
@@ -122,32 +156,47 @@ export async function runOffline(program: () => Promise<Record<string, unknown>>
     );
 
     resources.push({ type: "pulumi:pulumi:Stack", name: stackName, custom: false, inputs: {}, props: {} });
-    const outputs = (await pulumi.runtime.runInPulumiStack(async () => {
-        pulumi.runtime.registerStackTransformation((args) => {
-            const key = resourceKey(args.type, args.name);
-            const parent = args.opts.parent ? keyOf.get(args.opts.parent) : stackKey;
-            const record: RecordedResource = {
-                type: args.type,
-                name: args.name,
-                custom: args.resource instanceof pulumi.CustomResource,
-                parent,
-                inputs: {},
-                props: args.props,
-            };
-            keyOf.set(args.resource, key);
-            byKey.set(key, record);
-            resources.push(record);
-            return undefined;
-        });
-        return program();
-    })) as Record<string, unknown> | undefined;
-    // Registrations nothing in the outputs depends on may still be in flight.
-    await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+    const { result: outputs, diagnostics } = await collectingDiagnostics(async () => {
+        const stackOutputs = (await pulumi.runtime.runInPulumiStack(async () => {
+            pulumi.runtime.registerStackTransformation((args) => {
+                const key = resourceKey(args.type, args.name);
+                const parent = args.opts.parent ? keyOf.get(args.opts.parent) : stackKey;
+                const record: RecordedResource = {
+                    type: args.type,
+                    name: args.name,
+                    custom: args.resource instanceof pulumi.CustomResource,
+                    parent,
+                    inputs: {},
+                    props: args.props,
+                };
+                keyOf.set(args.resource, key);
+                byKey.set(key, record);
+                resources.push(record);
+                return undefined;
+            });
+            return program();
+        })) as Record<string, unknown> | undefined;
+        // Registrations nothing in the outputs depends on may still be in flight.
+        await (pulumi.runtime as unknown as { waitForRPCs(): Promise<void> }).waitForRPCs();
+        return stackOutputs;
+    });
 
-    return { resources, outputs: outputs ?? {}, invokes };
+    return { resources, outputs: outputs ?? {}, invokes, diagnostics };
 }
 
-/** A stack's config file flattened to the raw strings Pulumi hands a program; `secure:` values become a placeholder. */
+/** How a YAML value is named in messages: what it is, and its text when short. */
+function describeYaml(value: unknown): string {
+    if (Array.isArray(value)) {
+        return `a list (${JSON.stringify(value).slice(0, 60)})`;
+    }
+    return typeof value === "string" ? `the text ${JSON.stringify(value.slice(0, 60))}` : `${typeof value} ${JSON.stringify(value)}`;
+}
+
+/**
+ * A stack's config file flattened to the raw strings Pulumi hands a program; `secure:` values become a
+ * placeholder. Refuses, naming the file, what `pulumi up` would refuse too: YAML that does not parse, a
+ * file or a `config` that is not a mapping, keys not of the form `<namespace>:<key>`.
+ */
 export function readStackConfigFile(stack: string, root = PROJECT_ROOT): { config: Record<string, string>; secretKeys: string[] } {
     const file = path.join(root, `Pulumi.${stack}.yaml`);
     if (!fs.existsSync(file)) {
@@ -157,7 +206,29 @@ export function readStackConfigFile(stack: string, root = PROJECT_ROOT): { confi
             .map((f) => f.slice("Pulumi.".length, -".yaml".length));
         throw new Error(`No config file for stack '${stack}': ${file} does not exist (stacks with a config file: ${known.join(", ") || "none"})`);
     }
-    const parsed = (YAML.parse(fs.readFileSync(file, "utf8")) ?? {}) as { config?: Record<string, unknown> };
+    const name = path.basename(file);
+    let parsed: unknown;
+    try {
+        parsed = YAML.parse(fs.readFileSync(file, "utf8")) ?? {};
+    } catch (error) {
+        throw new Error(`${name} is not valid YAML: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) {
+        throw new Error(`${name} must be a mapping with a 'config' key (and encryptionsalt, secretsprovider, ...); got ${describeYaml(parsed)}`);
+    }
+    const section = (parsed as { config?: unknown }).config ?? {};
+    if (typeof section !== "object" || section === null || Array.isArray(section)) {
+        throw new Error(
+            `${name}: 'config' must be a mapping of '<namespace>:<key>' to values, e.g. '${projectName(root)}:maxWorkers: 4'; got ${describeYaml(section)}`,
+        );
+    }
+    const badKeys = Object.keys(section).filter((key) => !/^[^:\s]+:[^:\s]+$/.test(key));
+    if (badKeys.length > 0) {
+        throw new Error(
+            `${name}: config keys must be '<namespace>:<key>', as pulumi config set writes them (e.g. '${projectName(root)}:maxWorkers'); ` +
+                `got ${badKeys.map((key) => `'${key}'`).join(", ")}`,
+        );
+    }
     const config: Record<string, string> = {};
     const secretKeys: string[] = [];
     let hasSecret = false;
@@ -171,7 +242,7 @@ export function readStackConfigFile(stack: string, root = PROJECT_ROOT): { confi
         }
         return Array.isArray(value) ? value.map(unwrap) : value;
     };
-    for (const [key, value] of Object.entries(parsed.config ?? {})) {
+    for (const [key, value] of Object.entries(section)) {
         hasSecret = false;
         const plain = unwrap(value);
         config[key] = typeof plain === "string" ? plain : JSON.stringify(plain);

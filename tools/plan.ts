@@ -2,13 +2,14 @@
  * `npm run plan [-- --stack NAME] [--config key=value ...] [--out DIR]`: the offline plan. Runs the program under Pulumi's mock
  * runtime with Pulumi.<stack>.yaml, prints what `pulumi up` would create as a tree laid out like
  * `pulumi preview`, with each resource's key settings, and writes every notebook exactly as it would be
- * uploaded to DIR (default build/notebooks/). No Pulumi CLI, credentials or network needed.
+ * uploaded to DIR (default build/notebooks/). DIR holds only what the plan wrote: the next plan replaces
+ * those files and refuses a directory with anything else in it (tools/outputDirectory.ts). No Pulumi
+ * CLI, credentials or network needed.
  */
-import * as fs from "fs";
 import * as path from "path";
 import { Command, InvalidArgumentError } from "commander";
-import { writeNotebooks } from "../components/render";
 import { KEY_VAULT_SECRETS_OFFICER_ROLE, KEY_VAULT_SECRETS_USER_ROLE } from "../components/secrets";
+import { checkGeneratedDirectory, replaceGeneratedFiles } from "./outputDirectory";
 import { OfflineRun, PROJECT_ROOT, projectName, readStackConfigFile, RecordedResource, resourceKey, runOffline } from "./offline";
 
 /** `databricks:index/cluster:Cluster` is shown the way the Pulumi CLI shows it: `databricks:index:Cluster`. */
@@ -37,14 +38,21 @@ export function keySettings(resource: RecordedResource): string {
         case "databricks:index/cluster:Cluster":
             return `${i.clusterName}: ${i.sparkVersion}, ${i.nodeTypeId}, ${workersText(i)}, ${i.dataSecurityMode}, auto-terminate ${i.autoterminationMinutes}m`;
         case "databricks:index/job:Job": {
-            const schedule = i.schedule ? `${i.schedule.quartzCronExpression} ${i.schedule.timezoneId} ${i.schedule.pauseStatus}` : "on demand";
+            const tableUpdate = i.trigger?.tableUpdate;
+            const schedule = i.schedule
+                ? `${i.schedule.quartzCronExpression} ${i.schedule.timezoneId} ${i.schedule.pauseStatus}`
+                : tableUpdate
+                  ? `on update of ${tableUpdate.tableNames.join(", ")} (at most every ${tableUpdate.minTimeBetweenTriggersSeconds ?? 0}s) ${i.trigger.pauseStatus ?? "UNPAUSED"}`
+                  : "on demand";
             const tasks = [...(i.tasks ?? [])]
                 .sort((a: Record<string, any>, b: Record<string, any>) => (a.dependsOns?.length ?? 0) - (b.dependsOns?.length ?? 0))
                 .map((t: Record<string, any>) => t.taskKey)
                 .join(" -> ");
             const firstTask = (i.tasks ?? [])[0] ?? {};
-            const compute = firstTask.existingClusterId ? `cluster ${firstTask.existingClusterId}` : `job cluster '${firstTask.jobClusterKey}'`;
-            return `"${i.name}": ${schedule}; ${tasks} on ${compute}; timeout ${i.timeoutSeconds}s, max ${i.maxConcurrentRuns} run${i.maxConcurrentRuns === 1 ? "" : "s"}`;
+            const compute = firstTask.runJobTask
+                ? `runs job ${firstTask.runJobTask.jobId}`
+                : `on ${firstTask.existingClusterId ? `cluster ${firstTask.existingClusterId}` : `job cluster '${firstTask.jobClusterKey}'`}`;
+            return `"${i.name}": ${schedule}; ${tasks} ${compute}; timeout ${i.timeoutSeconds}s, max ${i.maxConcurrentRuns} run${i.maxConcurrentRuns === 1 ? "" : "s"}`;
         }
         case "databricks:index/notebook:Notebook":
         case "databricks:index/directory:Directory":
@@ -111,6 +119,20 @@ function formatValue(value: unknown, indent: string): string[] {
     return [`${indent}${JSON.stringify(value)}`];
 }
 
+/** What the program logged, laid out like pulumi preview's Diagnostics section; nothing when it logged nothing. */
+export function formatDiagnostics(run: OfflineRun): string[] {
+    if (run.diagnostics.length === 0) {
+        return [];
+    }
+    const stack = run.resources.find((r) => r.type === "pulumi:pulumi:Stack");
+    return [
+        "Diagnostics:",
+        `  pulumi:pulumi:Stack (${stack?.name ?? "stack"}):`,
+        ...run.diagnostics.map((d) => `    ${d.severity}: ${d.message.replace(/\n/g, "\n    ")}`),
+        "",
+    ];
+}
+
 export function formatPlan(stack: string, run: OfflineRun): string {
     const creates = run.resources.length;
     return [
@@ -118,6 +140,7 @@ export function formatPlan(stack: string, run: OfflineRun): string {
         "",
         ...formatPlanTree(run.resources),
         "",
+        ...formatDiagnostics(run),
         "Outputs:",
         ...formatValue(run.outputs, "    "),
         "",
@@ -164,16 +187,18 @@ async function main(): Promise<void> {
     const options = new Command("plan")
         .description("Offline plan: what `pulumi up` would create for a stack, and the notebooks it would upload")
         .option("--stack <name>", "stack whose Pulumi.<name>.yaml is used", "dev")
-        .option("--out <dir>", "where to write the rendered notebooks", path.join("build", "notebooks"))
+        .option("--out <dir>", "where to write the rendered notebooks: a new or empty directory, or one an earlier plan wrote", path.join("build", "notebooks"))
         .option("-c, --config <key=value>", "override a config value for this plan (repeatable), like pulumi preview --config", parseConfigOverride, {})
         .parse()
         .opts<{ stack: string; out: string; config: Record<string, string> }>();
+    const out = path.resolve(options.out);
+    const shown = path.relative(process.cwd(), out) || ".";
+    checkGeneratedDirectory(out, "npm run plan", shown);
     const run = await planStack(options.stack, options.config);
     console.log(formatPlan(options.stack, run));
-    const out = path.resolve(options.out);
-    fs.rmSync(out, { recursive: true, force: true });
-    const files = writeNotebooks(out, plannedNotebooks(run));
-    console.log(`\nNotebooks as they would be uploaded (${files.length}), written to ${path.relative(process.cwd(), out) || "."}/:`);
+    const notebooks = plannedNotebooks(run).map((n) => ({ relativePath: `${n.relativePath}.py`, content: n.source }));
+    const files = replaceGeneratedFiles(out, notebooks, "npm run plan", shown);
+    console.log(`\nNotebooks as they would be uploaded (${files.length}), written to ${shown}/:`);
     for (const file of files) {
         console.log(`    ${path.relative(out, file)}`);
     }

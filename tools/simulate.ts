@@ -13,7 +13,8 @@ import { parseStackConfig, MAX_WORKERS_HARD_LIMIT } from "../components/config";
 import { WORKER_NAMES } from "../components/workers";
 import { formatDuration, formatRatio, table } from "../cli/format";
 import { parseWorkload } from "../cli/workload";
-import { chartFileContent, renderVegaLiteSvg } from "./charts";
+import { asyncSimulationText } from "./asyncSimulation";
+import { chartFileContent, checkChartFile, renderVegaLiteSvg } from "./charts";
 import { projectName, readStackConfigFile } from "./offline";
 import { simulate, SimulatedWorker, SimulationNotebooks, SimulationResult } from "./simulation";
 
@@ -142,10 +143,22 @@ async function main(): Promise<void> {
         .option("--pools <list>", "pool sizes (max_workers) to try", parsePools, [1, 2, 4, 8])
         .option("--scale <ms>", "real milliseconds per simulated minute", parseScale, 10)
         .option("--chart <file>", "where to write the Gantt chart (.svg or .html)", path.join("build", "simulation.svg"))
+        .option("--async", "model the asynchronous fan-out instead: insert-to-start and a 500-entry drain, schedule only vs table update trigger")
         .parse()
-        .opts<{ stack: string; workload?: string; pools: number[]; scale: number; chart: string }>();
+        .opts<{ stack: string; workload?: string; pools: number[]; scale: number; chart: string; async?: boolean }>();
 
+    // Everything that can be checked is checked before the simulation spends its minutes.
     const workload = options.workload ? workloadFromFile(options.workload) : workloadFromStack(options.stack);
+    if (options.async) {
+        console.log(
+            asyncSimulationText(
+                workload.workers.map((w) => w.seconds),
+                workload.source,
+            ),
+        );
+        return;
+    }
+    checkChartFile(options.chart);
     const durations = workload.workers.map((w) => w.seconds);
     console.log(
         `Simulating ${workload.workers.length} workers (${workload.source}): total ${formatDuration(durations.reduce((a, b) => a + b, 0))}, ` +
@@ -165,7 +178,6 @@ async function main(): Promise<void> {
     console.log(`\nSmallest pool within 2% of the shortest makespan: max_workers = ${smallestGoodPool(results)}`);
 
     const svg = await renderVegaLiteSvg(ganttSpec(results, `Simulated runs: ${workload.source}`));
-    fs.mkdirSync(path.dirname(path.resolve(options.chart)), { recursive: true });
     fs.writeFileSync(options.chart, chartFileContent(options.chart, svg, "Simulated orchestration runs"));
     console.log(`Gantt chart: ${options.chart}`);
 }

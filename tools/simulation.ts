@@ -3,6 +3,8 @@
  * `dbutils.notebook.run` is answered by a stub that sleeps for the worker's expected duration, scaled
  * down. Gives the makespan per mode and pool size, its lower bound, the ideal longest-first makespan
  * and the orchestration overhead per task, so a pool size can be chosen before spending cluster time.
+ * The ideal comes from `dispatchMakespan`, a model of the orchestrators' dispatch loop (`run_workers` in
+ * notebooks/lib/orchestration.py), transient failures and their re-queued retries included.
  */
 import * as fs from "fs";
 import * as os from "os";
@@ -17,6 +19,13 @@ export interface SimulatedWorker {
     readonly name: string;
     /** Expected run time in (simulated) seconds. */
     readonly seconds: number;
+    /** Simulated seconds of each attempt that fails (transiently) before the run that succeeds. */
+    readonly failedAttempts?: readonly number[];
+}
+
+export interface RetrySettings {
+    /** Backoff before the first retry, in simulated seconds; it doubles with every further retry. */
+    readonly backoffSeconds: number;
 }
 
 export interface SimulationResult {
@@ -26,8 +35,12 @@ export interface SimulationResult {
     readonly makespan: number;
     /** max(longest worker, total / pool): no schedule can be shorter. */
     readonly lowerBound: number;
-    /** Makespan of longest-first dispatch computed exactly from the durations. */
+    /** Makespan of longest-first dispatch computed exactly from the durations (retries re-queued behind their backoff). */
     readonly idealLongestFirst: number;
+    /** The same workload's ideal longest-first makespan had no attempt failed. */
+    readonly noFailureMakespan: number;
+    /** Ideal longest-first makespan if a retry held its slot while waiting for its backoff. */
+    readonly backoffHoldingSlotMakespan: number;
     /** Real milliseconds per task spent between a slot freeing up and its next task starting. */
     readonly overheadMsPerTask: number;
     readonly calls: readonly ChildCall[];
@@ -70,6 +83,53 @@ export function idealLongestFirstMakespan(workers: readonly SimulatedWorker[], p
         longestFirst(workers).map((w) => w.seconds),
         pool,
     );
+}
+
+/** Every attempt of a worker in simulated seconds: the failed ones, then the one that succeeds. */
+export function attemptSeconds(worker: SimulatedWorker): number[] {
+    return [...(worker.failedAttempts ?? []), worker.seconds];
+}
+
+/** The wait before retry number `retry` (1 for the first), doubling like backoff_seconds in notebooks/lib/orchestration.py. */
+export function backoffBefore(retry: number, retries: RetrySettings | undefined): number {
+    return retries ? retries.backoffSeconds * 2 ** (retry - 1) : 0;
+}
+
+/**
+ * Makespan of the orchestrators' dispatch loop (`run_workers` in notebooks/lib/orchestration.py), computed
+ * exactly from the durations: at most `pool` attempts in flight; whenever a slot is free, the ready attempt
+ * of the worker earliest in `workersInOrder` starts; a failed attempt is re-queued, ready again once its
+ * backoff has passed, and holds no slot meanwhile. With `backoffHoldsSlot`, a retry sleeps in its slot
+ * instead (a retry loop inside the pool's task): the yardstick the re-queueing is measured against, and
+ * what the sequential orchestrator does, since nothing may run before the worker it retries.
+ */
+export function dispatchMakespan(workersInOrder: readonly SimulatedWorker[], pool: number, retries?: RetrySettings, backoffHoldsSlot = false): number {
+    if (backoffHoldsSlot) {
+        const blocks = workersInOrder.map((worker) =>
+            attemptSeconds(worker).reduce((sum, seconds, attempt) => sum + seconds + (attempt > 0 ? backoffBefore(attempt, retries) : 0), 0),
+        );
+        return listScheduleMakespan(blocks, pool);
+    }
+    const queued = workersInOrder.map((_, position) => ({ position, attempt: 0, readyAt: 0 }));
+    const running: { position: number; attempt: number; end: number }[] = [];
+    let now = 0;
+    let makespan = 0;
+    while (queued.length > 0 || running.length > 0) {
+        const ready = queued.filter((q) => q.readyAt <= now).sort((a, b) => a.position - b.position);
+        for (const next of ready.slice(0, Math.max(0, pool - running.length))) {
+            queued.splice(queued.indexOf(next), 1);
+            running.push({ position: next.position, attempt: next.attempt, end: now + attemptSeconds(workersInOrder[next.position])[next.attempt] });
+        }
+        now = Math.min(...running.map((r) => r.end), ...queued.filter((q) => q.readyAt > now).map((q) => q.readyAt));
+        for (const done of running.filter((r) => r.end <= now)) {
+            running.splice(running.indexOf(done), 1);
+            makespan = Math.max(makespan, done.end);
+            if (done.attempt + 1 < attemptSeconds(workersInOrder[done.position]).length) {
+                queued.push({ position: done.position, attempt: done.attempt + 1, readyAt: done.end + backoffBefore(done.attempt + 1, retries) });
+            }
+        }
+    }
+    return makespan;
 }
 
 /** Real seconds slept per simulated second, for `msPerMinute` real milliseconds per simulated minute. */
@@ -128,29 +188,63 @@ export class SimulationNotebooks {
     }
 }
 
-export async function simulate(notebooks: SimulationNotebooks, mode: SimulationMode, pool: number, msPerMinute: number): Promise<SimulationResult> {
+/** Real seconds as a job parameter value, to the millisecond. */
+function realSecondsParameter(seconds: number): string {
+    return String(Math.round(seconds * 1000) / 1000);
+}
+
+/**
+ * Runs one orchestrator (or the pool.map baseline) locally on the workload. Failed attempts are scripted
+ * into the fake dbutils; the orchestrator waits out its backoff itself, in real time, so the backoff is
+ * passed scaled down like the durations.
+ */
+export async function simulate(
+    notebooks: SimulationNotebooks,
+    mode: SimulationMode,
+    pool: number,
+    msPerMinute: number,
+    retries?: RetrySettings,
+): Promise<SimulationResult> {
+    const retriesNeeded = Math.max(0, ...notebooks.workers.map((w) => w.failedAttempts?.length ?? 0));
+    if (mode === "pool.map" && retriesNeeded > 0) {
+        throw new Error("The pool.map baseline does not retry: simulate it on a workload without failed attempts");
+    }
     const notebook =
         mode === "pool.map" ? notebooks.baseline(pool) : path.join(notebooks.dir, "orchestrators", `${mode === "sequential" ? "sequential" : "parallel"}.py`);
     const scale = timeScale(msPerMinute);
+    const widgets: Record<string, string> = {
+        ...(mode === "parallel" ? { max_workers: String(pool) } : {}),
+        ...(retriesNeeded > 0 && mode !== "pool.map"
+            ? { max_retries: String(retriesNeeded), retry_backoff_seconds: realSecondsParameter((retries?.backoffSeconds ?? 0) * scale) }
+            : {}),
+    };
     const result: NotebookResult = await runNotebookLocally({
         notebook,
         time_scale: scale,
-        widgets: mode === "parallel" ? { max_workers: String(pool) } : {},
-        workers: Object.fromEntries(notebooks.workers.map((w) => [w.name, { attempts: [{ seconds: w.seconds }] }])),
+        widgets,
+        workers: Object.fromEntries(
+            notebooks.workers.map((w) => [
+                w.name,
+                { attempts: [...(w.failedAttempts ?? []).map((seconds) => ({ seconds, outcome: "fail" as const })), { seconds: w.seconds }] },
+            ]),
+        ),
     });
     if (result.status === "raised") {
         throw new Error(`The ${mode} simulation with pool ${pool} failed: ${result.error}`);
     }
     const calls = result.calls;
     const effectivePool = mode === "sequential" ? 1 : pool;
-    const durations = notebooks.workers.map((w) => w.seconds);
+    const durations = notebooks.workers.map((w) => attemptSeconds(w).reduce((a, b) => a + b, 0));
+    const ordered = longestFirst(notebooks.workers);
     const makespan = calls.length > 0 ? Math.max(...calls.map((c) => c.end)) - Math.min(...calls.map((c) => c.start)) : 0;
     return {
         mode,
         pool: effectivePool,
         makespan,
         lowerBound: lowerBound(durations, effectivePool),
-        idealLongestFirst: idealLongestFirstMakespan(notebooks.workers, effectivePool),
+        idealLongestFirst: dispatchMakespan(ordered, effectivePool, retries, mode === "sequential"),
+        noFailureMakespan: idealLongestFirstMakespan(notebooks.workers, effectivePool),
+        backoffHoldingSlotMakespan: dispatchMakespan(ordered, effectivePool, retries, true),
         overheadMsPerTask: calls.length > 0 ? (dispatchGaps(calls) * scale * 1000) / calls.length : 0,
         calls,
         dispatchOrder: [...calls].sort((a, b) => a.start - b.start).map((c) => c.name),

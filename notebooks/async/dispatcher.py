@@ -2,10 +2,12 @@
 # MAGIC %md
 # MAGIC # Asynchronous fan-out: dispatcher
 # MAGIC
-# MAGIC Scheduled every few minutes. Each run is one pass over the state table: it marks finished runs
-# MAGIC `DONE` or `FAILED` (appending a row to the run log), counts the job runs active in the workspace,
-# MAGIC submits `PENDING` entries (and `FAILED` ones with attempts left) to the worker job up to the cap,
-# MAGIC and prints what it did. Nothing waits for a worker: a pass takes seconds however long the work.
+# MAGIC One pass over the state table per run. The dispatcher job starts when the state table or the run
+# MAGIC log is updated (a table update trigger: a producer's INSERT, a worker logging its end, a pass's own
+# MAGIC writes), and a scheduled safety-net job runs it every few minutes whatever happened. A pass takes
+# MAGIC the lease, marks finished runs `DONE` or `FAILED` (appending a row to the run log), cancels runs
+# MAGIC past their deadline (`TIMED_OUT`), counts what is active, submits entries to their worker's job up
+# MAGIC to the cap, gives the lease back and prints what it did. Nothing waits for a worker.
 # MAGIC
 # MAGIC Producers add work with a plain INSERT into the state table, for example:
 # MAGIC ```sql
@@ -23,12 +25,19 @@
 # COMMAND ----------
 
 # DBTITLE 1,Rendered by Pulumi from the stack's configuration
-WORKER_JOB_ID = int({{ worker_job_id }})
+# Each worker's job (the worker notebook is its one task) and the parameters an entry may set.
+WORKER_JOBS = {{ worker_jobs }}
+# The shared cluster whose execution contexts are counted; None when every job has its own job cluster.
+CLUSTER_ID = {{ cluster_id }}
+CONTEXT_LIMIT = {{ context_limit }}
+WORKSPACE_TASK_RUN_LIMIT = {{ workspace_task_run_limit }}
 STATE_TABLE = {{ state_table }}
+LEASE_TABLE = {{ lease_table }}
 RUN_LOG_TABLE = {{ run_log_table }}
-WORKER_NAMES = {{ worker_names }}
 CONCURRENCY_CAP = {{ concurrency_cap }}
 MAX_ATTEMPTS = {{ max_attempts }}
+DEADLINE_SECONDS = {{ deadline_seconds }}
+LEASE_SECONDS = {{ lease_seconds }}
 API_TOKEN_SOURCE = {{ api_token_source }}
 SECRET_SCOPE = {{ secret_scope }}
 API_TOKEN_SECRET = {{ api_token_secret }}
@@ -37,9 +46,6 @@ WORKSPACE_URL = {{ workspace_url }}
 # COMMAND ----------
 
 # DBTITLE 1,Credentials
-from datetime import datetime, timezone
-
-
 def notebook_credentials():
     """The notebook's own identity: the job's run-as user or service principal, nothing to store or rotate.
 
@@ -61,27 +67,35 @@ if API_TOKEN_SOURCE == "secretScope":
 else:
     api_host, api_token = notebook_credentials()
 
+dbutils.widgets.text("run_id", "")
+# The job run's id names the lease holder; an interactive run gets a random one.
+lease_holder = f"run {dbutils.widgets.get('run_id').strip()}" if dbutils.widgets.get("run_id").strip() else f"interactive {new_submission_token()[:12]}"
 
-def log_run(worker, run, status, error, attempts):
-    """Append the finished job run to the run log, as the workers do for their own runs."""
-    start, end = run.get("start_time"), run.get("end_time")
+
+def log_runs(ended):
+    """Append the runs that ended this pass (finished, lost or cancelled) to the run log in one INSERT."""
+    rows, args = [], {}
+    for i, (worker, run, status, error, attempts) in enumerate(ended):
+        start, end = run.get("start_time"), run.get("end_time")
+        rows.append(f"(:notebook{i}, 'async', :run_id{i}, :attempt{i}, CAST(:started_at{i} AS TIMESTAMP), CAST(:finished_at{i} AS TIMESTAMP), "
+                    f"CAST(:duration{i} AS DOUBLE), NULL, :status{i}, CAST(:error{i} AS STRING))")
+        args.update({
+            f"notebook{i}": worker,
+            f"run_id{i}": str(run.get("run_id", "")),
+            f"attempt{i}": int(attempts),
+            f"started_at{i}": datetime.fromtimestamp(start / 1000, timezone.utc).isoformat() if start else None,
+            f"finished_at{i}": datetime.fromtimestamp(end / 1000, timezone.utc).isoformat() if end else None,
+            f"duration{i}": (run.get("run_duration") or 0) / 1000,
+            f"status{i}": {DONE: "SUCCEEDED", TIMED_OUT: "TIMED_OUT"}.get(status, "FAILED"),
+            f"error{i}": error,
+        })
     spark.sql(
         f"""
         INSERT INTO {RUN_LOG_TABLE}
             (notebook, orchestration_mode, run_id, attempt, started_at, finished_at, duration_seconds, rows_merged, status, error)
-        VALUES (:notebook, 'async', :run_id, :attempt, CAST(:started_at AS TIMESTAMP), CAST(:finished_at AS TIMESTAMP),
-                :duration, NULL, :status, :error)
+        VALUES {", ".join(rows)}
         """,
-        args={
-            "notebook": worker,
-            "run_id": str(run.get("run_id", "")),
-            "attempt": int(attempts),
-            "started_at": datetime.fromtimestamp(start / 1000, timezone.utc).isoformat() if start else None,
-            "finished_at": datetime.fromtimestamp(end / 1000, timezone.utc).isoformat() if end else None,
-            "duration": (run.get("run_duration") or 0) / 1000,
-            "status": "SUCCEEDED" if status == DONE else "FAILED",
-            "error": error,
-        },
+        args=args,
     )
 
 # COMMAND ----------
@@ -90,10 +104,16 @@ def log_run(worker, run, status, error, attempts):
 report = run_pass(
     DeltaStateStore(spark, STATE_TABLE),
     JobsApiClient(api_host, api_token),
-    WORKER_JOB_ID,
-    CONCURRENCY_CAP,
-    MAX_ATTEMPTS,
-    set(WORKER_NAMES),
-    log_run=log_run,
+    DeltaLease(spark, LEASE_TABLE, lease_holder, LEASE_SECONDS),
+    {
+        "worker_jobs": {name: {"job_id": int(job["job_id"]), "parameters": job["parameters"]} for name, job in WORKER_JOBS.items()},
+        "cap": CONCURRENCY_CAP,
+        "max_attempts": MAX_ATTEMPTS,
+        "deadline_seconds": DEADLINE_SECONDS,
+        "cluster_id": CLUSTER_ID,
+        "context_limit": CONTEXT_LIMIT,
+        "workspace_task_run_limit": WORKSPACE_TASK_RUN_LIMIT,
+    },
+    log_runs=log_runs,
 )
 dbutils.notebook.exit(json.dumps(report))

@@ -5,8 +5,10 @@
 # MAGIC Shared by the four worker notebooks (`%run ../lib/etl`) and setup. A worker declares its output columns,
 # MAGIC its merge key and a SQL query over the deduplicated input; `run_merge_worker` then
 # MAGIC 1. creates the output Delta table if it is missing,
-# MAGIC 2. MERGEs the query's rows into it on the key, updating only rows whose values changed, so a
-# MAGIC    re-run over the same input merges nothing and leaves the table as it was,
+# MAGIC 2. MERGEs the query's rows into it on the key: inserts new keys, updates only rows whose values
+# MAGIC    changed and deletes the rows whose key is no longer in the query's result (a day whose orders
+# MAGIC    were all cancelled, a customer whose only order was cancelled), so the table always equals a
+# MAGIC    recomputation from scratch, and a re-run over the same input merges nothing,
 # MAGIC 3. appends one row to the run-log table (also on failure), and
 # MAGIC 4. returns a JSON summary with `dbutils.notebook.exit`.
 # MAGIC
@@ -43,11 +45,17 @@ def table_name(table):
     return ".".join(quote_identifier(part) for part in (widget("catalog"), widget("schema"), table))
 
 
-# The input keeps every version of an order; the latest version (by updated_at) is the order.
+# The input keeps every version of an order; the latest version (by updated_at) is the order, however
+# late it arrives. Versions with the same updated_at are ordered on their other columns, so that every
+# run picks the same one and a re-run merges nothing.
 LATEST_ORDERS_SQL = """(
     SELECT order_id, customer_id, product_id, order_ts, status, quantity, unit_price, updated_at
     FROM (
-        SELECT *, ROW_NUMBER() OVER (PARTITION BY order_id ORDER BY updated_at DESC) AS version_rank
+        SELECT *, ROW_NUMBER() OVER (
+            PARTITION BY order_id
+            ORDER BY updated_at DESC NULLS LAST, status DESC NULLS LAST, quantity DESC NULLS LAST, unit_price DESC NULLS LAST,
+                     customer_id DESC NULLS LAST, product_id DESC NULLS LAST, order_ts DESC NULLS LAST
+        ) AS version_rank
         FROM {input_table}
     )
     WHERE version_rank = 1
@@ -55,7 +63,13 @@ LATEST_ORDERS_SQL = """(
 
 
 def merge_statement(target, source_sql, key_columns, value_columns):
-    """MERGE that inserts new keys and updates a row only when one of its values changed."""
+    """MERGE that makes `target` equal to the source's rows, touching only the rows that differ.
+
+    Inserts new keys, updates a row only when one of its values changed (`<=>` treats NULLs as equal)
+    and deletes the rows whose key the source no longer has (Delta's WHEN NOT MATCHED BY SOURCE,
+    Databricks Runtime 12.2 LTS and above). Every worker's source is its complete output, computed
+    from the whole input table, so the deletion has no condition.
+    """
     on = " AND ".join(f"target.{quote_identifier(c)} = source.{quote_identifier(c)}" for c in key_columns)
     changed = " OR ".join(f"NOT (target.{quote_identifier(c)} <=> source.{quote_identifier(c)})" for c in value_columns)
     return (
@@ -63,17 +77,20 @@ def merge_statement(target, source_sql, key_columns, value_columns):
         f"USING ({source_sql}) AS source\n"
         f"ON {on}\n"
         f"WHEN MATCHED AND ({changed}) THEN UPDATE SET *\n"
-        f"WHEN NOT MATCHED THEN INSERT *"
+        f"WHEN NOT MATCHED THEN INSERT *\n"
+        f"WHEN NOT MATCHED BY SOURCE THEN DELETE"
     )
 
 
 def append_run_log(worker, started_at, finished_at, duration, rows_merged, status, error):
+    """The worker's own row: `duration` is its SQL time (create and MERGE). The orchestrator that called it
+    appends the attempt's wall time (`wall_seconds`, start-up included) in a row `recorded_by` orchestrator."""
     spark.sql(
         f"""
         INSERT INTO {table_name(widget("run_log_table"))}
-            (notebook, orchestration_mode, run_id, attempt, started_at, finished_at, duration_seconds, rows_merged, status, error)
+            (notebook, orchestration_mode, run_id, attempt, started_at, finished_at, duration_seconds, rows_merged, status, error, recorded_by)
         VALUES (:notebook, :mode, :run_id, :attempt, CAST(:started_at AS TIMESTAMP), CAST(:finished_at AS TIMESTAMP),
-                :duration, :rows_merged, :status, :error)
+                :duration, :rows_merged, :status, :error, 'worker')
         """,
         args={
             "notebook": worker,

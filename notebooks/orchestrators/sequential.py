@@ -3,8 +3,10 @@
 # MAGIC # Sequential orchestration
 # MAGIC
 # MAGIC Runs the ETL worker notebooks one after another with `dbutils.notebook.run`, in their declared
-# MAGIC order, each with a timeout and its arguments. A failed worker is retried with backoff; if it still
-# MAGIC fails, the run stops there, reports what ran and what was skipped, and fails.
+# MAGIC order, each with a timeout and its arguments. A failed worker is retried after a backoff (a
+# MAGIC timed-out one is not: its child run may still be running); if it still fails, the run stops there,
+# MAGIC reports what ran and what was skipped, and fails. Every attempt is appended to the run log with its
+# MAGIC wall time.
 # MAGIC
 # MAGIC Rendered by Pulumi from `notebooks/orchestrators/sequential.py`: change the template or the stack's
 # MAGIC config, not this notebook. Job parameters (`timeout_seconds`, `max_retries`,
@@ -21,6 +23,7 @@ WORKERS = {{ workers }}
 TIMEOUT_SECONDS = {{ timeout_seconds }}
 MAX_RETRIES = {{ max_retries }}
 RETRY_BACKOFF_SECONDS = {{ retry_backoff_seconds }}
+RUN_LOG_TABLE = {{ run_log_table }}
 
 # COMMAND ----------
 
@@ -31,17 +34,12 @@ parameters = run_parameters("sequential", WORKERS, TIMEOUT_SECONDS, MAX_RETRIES,
 
 # DBTITLE 1,Run the workers in order
 started_at, started = utc_now(), time.monotonic()
-outcomes = {}
-for position, worker in enumerate(parameters.workers):
-    outcomes[worker["name"]] = run_worker(worker, parameters)
-    if outcomes[worker["name"]]["status"] != SUCCEEDED:
-        for later in parameters.workers[position + 1:]:
-            outcomes[later["name"]] = skipped_outcome(later, f"not run: {worker['name']} {outcomes[worker['name']]['status']}")
-        break
+outcomes = run_workers(parameters.workers, parameters, slots=1, in_order=True)
 
 # COMMAND ----------
 
-# DBTITLE 1,Summary
+# DBTITLE 1,Run log and summary
+append_to_run_log(RUN_LOG_TABLE, parameters, outcomes)
 summary = build_summary(
     parameters,
     outcomes,

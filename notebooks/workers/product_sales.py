@@ -2,8 +2,9 @@
 # MAGIC %md
 # MAGIC # Product sales
 # MAGIC
-# MAGIC Per product: units sold, revenue, average unit price and distinct buyers, cancelled orders
-# MAGIC excluded, MERGEd into `product_sales` on `product_id`.
+# MAGIC Per product: units sold, revenue, average unit price (NULL when no unit was sold: ANSI mode, the
+# MAGIC default from Spark 4.0, fails a division by zero) and distinct buyers, cancelled orders excluded,
+# MAGIC MERGEd into `product_sales` on `product_id`.
 
 # COMMAND ----------
 
@@ -23,7 +24,7 @@ SOURCE_SQL = """
 SELECT product_id,
        CAST(SUM(quantity) AS BIGINT) AS units,
        CAST(SUM(quantity * unit_price) AS DECIMAL(18,2)) AS revenue,
-       CAST(SUM(quantity * unit_price) / SUM(quantity) AS DECIMAL(10,2)) AS average_unit_price,
+       CAST(SUM(quantity * unit_price) / NULLIF(SUM(quantity), 0) AS DECIMAL(10,2)) AS average_unit_price,
        COUNT(DISTINCT customer_id) AS buyers
 FROM {orders}
 WHERE status <> 'CANCELLED'

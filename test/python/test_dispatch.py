@@ -1,351 +1,552 @@
-"""The asynchronous fan-out's dispatcher (notebooks/lib/dispatch.py), run locally against a fake Jobs
-API and an in-memory state table. Run with: python3 -m unittest discover -s test/python"""
+"""The asynchronous fan-out's dispatcher (notebooks/lib/dispatch.py), run locally: the real Jobs API
+client against a fake Jobs API on 127.0.0.1 (fake_jobs_api.py, payloads as in the API reference) and
+an in-memory state table and lease with the same conditional updates as the Delta MERGEs.
+Run with: python3 -m unittest discover -s test/python"""
 
-import http.server
-import json
 import os
-import threading
+import sys
 import unittest
+from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fake_jobs_api import FakeJobsApi  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DISPATCH = {}
 with open(os.path.join(ROOT, "notebooks", "lib", "dispatch.py"), encoding="utf-8") as source:
     exec(compile(source.read(), "notebooks/lib/dispatch.py", "exec"), DISPATCH)
 
-plan_pass = DISPATCH["plan_pass"]
 run_pass = DISPATCH["run_pass"]
 run_outcome = DISPATCH["run_outcome"]
-idempotency_token = DISPATCH["idempotency_token"]
+active_usage = DISPATCH["active_usage"]
 JobsApiClient = DISPATCH["JobsApiClient"]
+JobsApiError = DISPATCH["JobsApiError"]
 DeltaStateStore = DISPATCH["DeltaStateStore"]
+DeltaLease = DISPATCH["DeltaLease"]
+NOW = DISPATCH["NOW"]
 
-WORKERS = {"customer_totals", "daily_sales", "product_sales", "order_status"}
-WORKER_JOB = 77
-TERMINAL = {"TERMINATED", "SKIPPED", "INTERNAL_ERROR"}
+CLUSTER = "0101-000000-shared"
+WORKER_PARAMETERS = ["catalog", "schema", "input_table", "run_log_table"]
+WORKER_JOBS = {name: {"job_id": 70 + i, "parameters": WORKER_PARAMETERS}
+               for i, name in enumerate(["customer_totals", "daily_sales", "order_status", "product_sales"])}
+DISPATCHER_JOB, SEQUENTIAL_JOB, PARALLEL_JOB = 60, 61, 62
+T0 = 1_764_000_000.0
 
 
-class FakeJobsApi:
-    """Jobs API 2.2 as the dispatcher uses it: run-now honours idempotency tokens, runs change state on demand."""
+class Clock:
+    def __init__(self):
+        self.now = T0
 
-    def __init__(self, other_active=0):
-        self.runs = {}
-        self.tokens = {}
-        self.other_active = other_active
-        self.fail_run_now = set()
-        self.fail_get = set()
-        self.fail_count = False
-        self.before_run_now = None
-        self.run_now_calls = 0
+    def __call__(self):
+        return self.now
 
-    def run_now(self, job_id, job_parameters, token):
-        self.run_now_calls += 1
-        if self.before_run_now:
-            hook, self.before_run_now = self.before_run_now, None
-            hook()
-        if job_parameters["entry_key"] in self.fail_run_now:
-            raise RuntimeError("HTTP 500 TEMPORARILY_UNAVAILABLE")
-        if token in self.tokens:
-            return self.tokens[token]
-        run_id = 1000 + len(self.runs)
-        self.runs[run_id] = {"run_id": run_id, "job_id": job_id, "job_parameters": job_parameters,
-                             "state": {"life_cycle_state": "PENDING"}, "start_time": 1_700_000_000_000}
-        self.tokens[token] = run_id
-        return run_id
-
-    def finish(self, run_id, life_cycle="TERMINATED", result="SUCCESS", message=""):
-        self.runs[run_id].update(state={"life_cycle_state": life_cycle, "result_state": result, "state_message": message},
-                                 end_time=1_700_000_090_000, run_duration=90_000)
-
-    def get_run(self, run_id):
-        if run_id in self.fail_get:
-            raise RuntimeError("HTTP 503")
-        return json.loads(json.dumps(self.runs[run_id]))
-
-    def active_run_count(self):
-        if self.fail_count:
-            raise RuntimeError("HTTP 429 REQUEST_LIMIT_EXCEEDED")
-        return self.other_active + sum(1 for run in self.runs.values() if run["state"]["life_cycle_state"] not in TERMINAL)
+    def iso(self):
+        return datetime.fromtimestamp(self.now, timezone.utc).isoformat()
 
 
 class InMemoryStateStore:
-    """The state table in memory, with the same conditional update as the Delta MERGE."""
+    """The state table in memory, with the same conditional update as DeltaStateStore's MERGE."""
 
-    def __init__(self, entries):
-        self.rows = {}
-        for index, (key, worker) in enumerate(entries):
-            self.rows[key] = {"entry_key": key, "worker": worker, "parameters": "{}", "status": "PENDING", "run_id": None,
-                              "attempts": 0, "created_at": f"2026-11-21T00:00:{index:02d}", "last_error": None}
-        self.fail_apply = False
+    def __init__(self, clock, entries=()):
+        self.clock, self.rows, self.fail_apply_on = clock, {}, None
+        for key, worker in entries:
+            self.insert(key, worker)
+
+    def insert(self, key, worker, parameters="{}"):
+        """What a producer does: INSERT a PENDING entry (a re-inserted key starts afresh)."""
+        self.rows[key] = {"entry_key": key, "worker": worker, "parameters": parameters, "status": "PENDING", "run_id": None,
+                          "attempts": 0, "created_at": f"{len(self.rows):04d}", "last_error": None, "submission_token": None, "submitted_at": None}
 
     def read_rows(self, max_attempts):
         return [dict(row) for row in self.rows.values()
-                if row["status"] != "DONE" and not (row["status"] == "FAILED" and row["attempts"] >= max_attempts)]
+                if row["status"] != "DONE" and not (row["status"] in ("FAILED", "TIMED_OUT") and row["attempts"] >= max_attempts)]
 
-    def apply(self, entry_key, expected_status, expected_attempts, changes):
-        if self.fail_apply:
+    def apply(self, updates):
+        if self.fail_apply_on and any(self.fail_apply_on(update["changes"]) for update in updates):
             raise RuntimeError("cluster lost")
-        row = self.rows[entry_key]
-        if row["status"] != expected_status or row["attempts"] != expected_attempts:
+        applied = set()
+        for update in updates:
+            row = self.rows.get(update["entry_key"])
+            if row is None or row["status"] != update["expected_status"] or row["attempts"] != update["expected_attempts"]:
+                continue
+            row.update({column: self.clock.iso() if value == NOW else value for column, value in update["changes"].items()})
+            applied.add(update["entry_key"])
+        return applied
+
+    def row(self, key):
+        return self.rows[key]
+
+
+class InMemoryLease:
+    """The lease row, acquired only when free, expired or already held by the same holder (as DeltaLease's MERGE)."""
+
+    def __init__(self, table, clock, holder, seconds=600):
+        self.table, self.clock, self.holder, self.seconds, self.problem = table, clock, holder, seconds, None
+
+    def acquire(self):
+        row = self.table.get("dispatcher")
+        if row and row["expires_at"] >= self.clock() and row["holder"] != self.holder:
+            self.problem = f"held by {row['holder']} until {row['expires_at']}"
             return False
-        row.update(changes)
+        self.table["dispatcher"] = {"holder": self.holder, "expires_at": self.clock() + self.seconds}
         return True
 
-    def status(self, key):
-        return self.rows[key]["status"]
+    def release(self):
+        row = self.table.get("dispatcher")
+        if row and row["holder"] == self.holder:
+            row["expires_at"] = self.clock()
+
+
+def settings(**overrides):
+    return {"worker_jobs": WORKER_JOBS, "cap": 10, "max_attempts": 3, "deadline_seconds": 3600, "cluster_id": CLUSTER,
+            "context_limit": 145, "workspace_task_run_limit": 1000, **overrides}
 
 
 def entries(count, worker="daily_sales"):
     return [(f"e{i:02d}", worker) for i in range(count)]
 
 
-def dispatch(store, api, cap=10, max_attempts=3, log_run=None):
-    return run_pass(store, api, WORKER_JOB, cap, max_attempts, WORKERS, log_run=log_run, log=lambda message: None)
+class DispatcherTest(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.fake = FakeJobsApi()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.fake.close()
+
+    def setUp(self):
+        self.jobs = self.fake.reset()
+        for name, job in WORKER_JOBS.items():
+            self.jobs.add_job(job["job_id"], task_key=name, cluster_id=CLUSTER, parameters=WORKER_PARAMETERS + ["entry_key", "attempt"])
+        self.jobs.add_job(DISPATCHER_JOB, task_key="dispatch", cluster_id=CLUSTER)
+        self.clock = Clock()
+        self.lease_table = {}
+        self.api = JobsApiClient(self.fake.url, "test-token", retries=1, sleep=lambda seconds: None)
+        self.tokens = (f"token-{i:03d}" for i in range(1000))
+
+    def store(self, count=0, worker="daily_sales"):
+        return InMemoryStateStore(self.clock, entries(count, worker))
+
+    def dispatch(self, store, holder="pass", log_runs=None, **overrides):
+        lease = InMemoryLease(self.lease_table, self.clock, holder)
+        return run_pass(store, self.api, lease, settings(**overrides), log_runs=log_runs, log=lambda message: None,
+                        clock=self.clock, new_token=lambda: next(self.tokens))
 
 
-class RunStateMapping(unittest.TestCase):
-    def test_every_life_cycle_and_result_state_maps_to_the_right_status(self):
+class RunStatusIsReadFromTheApi(DispatcherTest):
+    def test_the_2_2_status_decides_with_the_deprecated_state_as_fallback(self):
         cases = [
-            ("TERMINATED", "SUCCESS", "DONE"),
-            ("TERMINATED", "FAILED", "FAILED"),
-            ("TERMINATED", "TIMEDOUT", "FAILED"),
-            ("TERMINATED", "CANCELED", "FAILED"),
-            ("TERMINATED", "MAXIMUM_CONCURRENT_RUNS_REACHED", "FAILED"),
-            ("TERMINATED", "UPSTREAM_FAILED", "FAILED"),
-            ("TERMINATED", "EXCLUDED", "FAILED"),
-            ("INTERNAL_ERROR", "FAILED", "FAILED"),
-            ("INTERNAL_ERROR", None, "FAILED"),
-            ("SKIPPED", None, "FAILED"),
-            ("PENDING", None, None),
-            ("QUEUED", None, None),
-            ("RUNNING", None, None),
-            ("TERMINATING", None, None),
-            ("BLOCKED", None, None),
-            ("WAITING_FOR_RETRY", None, None),
+            ("TERMINATED", "SUCCESS", ("DONE", None)),
+            ("TERMINATED", "FAILED", ("FAILED", "RUN_EXECUTION_ERROR (CLIENT_ERROR) Task worker failed")),
+            ("TERMINATED", "TIMEDOUT", ("FAILED", "CANCELED (SUCCESS) Task worker failed")),
+            ("TERMINATED", "CANCELED", ("FAILED", "USER_CANCELED (SUCCESS) Task worker failed")),
+            ("INTERNAL_ERROR", None, ("FAILED", "INTERNAL_ERROR (INTERNAL_ERROR) Task worker failed")),
+            ("SKIPPED", None, ("FAILED", "SKIPPED (SUCCESS) Task worker failed")),
         ]
+        legacy = {"SUCCESS": ("DONE", None)}
         for life_cycle, result, expected in cases:
             with self.subTest(life_cycle=life_cycle, result=result):
-                self.assertEqual(run_outcome({"life_cycle_state": life_cycle, "result_state": result}), expected)
+                run_id = self.jobs.start_run(71)
+                self.jobs.set_run(run_id, life_cycle, result, "Task worker failed")
+                self.assertEqual(run_outcome(self.api.get_run(run_id)), expected)
+                self.jobs.without_status(run_id)
+                payload = self.api.get_run(run_id)
+                self.assertNotIn("status", payload)
+                text = " ".join(part for part in (life_cycle, result, "Task worker failed") if part)
+                self.assertEqual(run_outcome(payload), legacy.get(result, ("FAILED", text)))
+        for life_cycle in ("QUEUED", "PENDING", "RUNNING", "TERMINATING", "BLOCKED", "WAITING_FOR_RETRY"):
+            with self.subTest(life_cycle=life_cycle):
+                self.assertIsNone(run_outcome(self.api.get_run(self.jobs.start_run(71, life_cycle))))
 
     def test_a_finished_run_marks_its_entry_and_appends_to_the_run_log(self):
-        store, api = InMemoryStateStore(entries(3)), FakeJobsApi()
-        dispatch(store, api)
-        api.finish(1000)
-        api.finish(1001, "TERMINATED", "FAILED", "Task worker failed")
-        api.runs[1002]["state"] = {"life_cycle_state": "RUNNING"}
+        store = self.store(3)
+        self.dispatch(store)
+        first, second, third = (store.row(k)["run_id"] for k in ("e00", "e01", "e02"))
+        self.jobs.set_run(first, "TERMINATED", "SUCCESS")
+        self.jobs.set_run(second, "TERMINATED", "FAILED", "Task worker failed")
+        self.jobs.set_run(third, "RUNNING")
         logged = []
-        report = dispatch(store, api, log_run=lambda worker, run, status, error, attempts: logged.append((worker, run["run_id"], status, error, attempts)))
-        self.assertEqual([store.status(k) for k in ("e00", "e01", "e02")], ["DONE", "FAILED", "RUNNING"])
-        self.assertEqual(store.rows["e01"]["last_error"], "TERMINATED FAILED Task worker failed")
-        self.assertEqual(report["finished"], ["e00"])
-        self.assertEqual(report["failed"], ["e01"])
-        self.assertEqual(report["still_running"], ["e02"])
-        self.assertEqual(logged, [("daily_sales", 1000, "DONE", None, 1), ("daily_sales", 1001, "FAILED", "TERMINATED FAILED Task worker failed", 1)])
+        report = self.dispatch(store, log_runs=lambda ended: logged.append([(w, run["run_id"], status, error, attempts) for w, run, status, error, attempts in ended]))
+        self.assertEqual([store.row(k)["status"] for k in ("e00", "e01", "e02")], ["DONE", "FAILED", "RUNNING"])
+        self.assertEqual(store.row("e01")["last_error"], "RUN_EXECUTION_ERROR (CLIENT_ERROR) Task worker failed")
+        self.assertEqual((report["finished"], report["failed"], report["still_running"]), (["e00"], ["e01"], ["e02"]))
+        self.assertEqual(logged, [[("daily_sales", first, "DONE", None, 1),
+                                   ("daily_sales", second, "FAILED", "RUN_EXECUTION_ERROR (CLIENT_ERROR) Task worker failed", 1)]], "one call per pass")
 
 
-class ConcurrencyCap(unittest.TestCase):
-    def test_submits_only_up_to_the_cap_counting_runs_already_active_in_the_workspace(self):
-        store, api = InMemoryStateStore(entries(10)), FakeJobsApi(other_active=2)
-        report = dispatch(store, api, cap=5)
-        self.assertEqual(report["submitted"], ["e00", "e01", "e02"])
-        self.assertEqual(report["skipped_for_cap"], [f"e{i:02d}" for i in range(3, 10)])
-        self.assertEqual(api.active_run_count(), 5)
-        again = dispatch(store, api, cap=5)
-        self.assertEqual(again["submitted"], [])
-        self.assertEqual(len(again["skipped_for_cap"]), 7)
+class EachEntryRunsItsWorkersJob(DispatcherTest):
+    def test_run_now_goes_to_the_entrys_worker_job_with_its_parameters_and_a_token(self):
+        store = self.store()
+        store.insert("daily/2026-11-21", "daily_sales", '{"input_table": "orders_2026_11_21"}')
+        store.insert("totals", "customer_totals")
+        report = self.dispatch(store)
+        self.assertEqual(report["submitted"], ["daily/2026-11-21", "totals"])
+        calls = self.jobs.calls("POST", "jobs/run-now")
+        self.assertEqual(calls[0], {"job_id": 71, "idempotency_token": "token-000",
+                                    "job_parameters": {"input_table": "orders_2026_11_21", "entry_key": "daily/2026-11-21", "attempt": "1"}})
+        self.assertEqual(calls[1]["job_id"], 70)
+        self.assertEqual((store.row("totals")["status"], store.row("totals")["attempts"], store.row("totals")["submission_token"]), ("RUNNING", 1, "token-001"))
 
-    def test_oldest_entries_go_first(self):
-        rows = [{"entry_key": key, "worker": "daily_sales", "status": "PENDING", "attempts": 0, "created_at": created}
-                for key, created in [("late", "2026-11-21T10:00"), ("early", "2026-11-21T09:00")]]
-        plan = plan_pass(rows, {}, active_count=0, cap=1, max_attempts=3)
-        self.assertEqual([s["entry_key"] for s in plan["submissions"]], ["early"])
-        self.assertEqual(plan["skipped_for_cap"], ["late"])
+    def test_a_claimed_entry_whose_worker_is_gone_fails_instead_of_resuming(self):
+        store = self.store(1)
+        store.row("e00").update(status="SUBMITTING", attempts=1, submission_token="t", worker="retired_worker")
+        self.assertEqual(self.dispatch(store)["failed"], ["e00"])
+        self.assertIn("unknown worker 'retired_worker'", store.row("e00")["last_error"])
 
-    def test_submits_nothing_when_the_active_count_cannot_be_read(self):
-        store, api = InMemoryStateStore(entries(2)), FakeJobsApi()
-        api.fail_count = True
-        report = dispatch(store, api)
-        self.assertEqual(report["submitted"], [])
-        self.assertEqual(api.run_now_calls, 0)
-        self.assertIn("cannot count active runs", report["errors"][0])
-
-
-class NoDoubleSubmission(unittest.TestCase):
-    def test_two_overlapping_passes_submit_each_entry_once(self):
-        store, api = InMemoryStateStore(entries(4)), FakeJobsApi()
-        reports = {}
-        # Pass B runs completely while pass A is about to make its first run-now call: both read PENDING.
-        api.before_run_now = lambda: reports.setdefault("B", dispatch(store, api))
-        reports["A"] = dispatch(store, api)
-        self.assertEqual(len(api.runs), 4, "one run per entry")
-        self.assertEqual(sorted(reports["B"]["submitted"]), ["e00", "e01", "e02", "e03"])
-        self.assertEqual(sorted(reports["A"]["lost_race"]), ["e00", "e01", "e02", "e03"])
-        for key, row in store.rows.items():
-            self.assertEqual((row["status"], row["attempts"]), ("RUNNING", 1), key)
-        self.assertEqual({row["run_id"] for row in store.rows.values()}, set(api.runs))
-
-    def test_a_pass_that_crashed_after_run_now_gets_the_same_run_back_next_time(self):
-        store, api = InMemoryStateStore(entries(1)), FakeJobsApi()
-        store.fail_apply = True
-        with self.assertRaises(RuntimeError):
-            dispatch(store, api)
-        self.assertEqual(store.status("e00"), "PENDING")
-        store.fail_apply = False
-        report = dispatch(store, api)
-        self.assertEqual(report["submitted"], ["e00"])
-        self.assertEqual(len(api.runs), 1)
-        self.assertEqual(store.rows["e00"]["run_id"], 1000)
-
-    def test_the_idempotency_token_is_per_job_entry_and_attempt(self):
-        token = idempotency_token(77, "e00", 1)
-        self.assertEqual(len(token), 64)
-        self.assertNotEqual(token, idempotency_token(77, "e00", 2))
-        self.assertNotEqual(token, idempotency_token(78, "e00", 1))
-        self.assertEqual(token, idempotency_token(77, "e00", 1))
+    def test_an_entry_that_can_never_run_fails_at_once_without_a_run(self):
+        store = self.store()
+        store.insert("nightly", "nightly_sales")
+        store.insert("typo", "daily_sales", '{"input_tabel": "x"}')
+        store.insert("not-json", "daily_sales", "{oops")
+        store.insert("reserved", "daily_sales", '{"attempt": "7"}')
+        report = self.dispatch(store)
+        self.assertEqual(sorted(report["failed"]), ["nightly", "not-json", "reserved", "typo"])
+        self.assertIn("unknown worker 'nightly_sales'", store.row("nightly")["last_error"])
+        self.assertIn("parameters input_tabel are not parameters of worker 'daily_sales'; expected some of catalog, schema", store.row("typo")["last_error"])
+        self.assertIn("parameters attempt are not parameters", store.row("reserved")["last_error"])
+        self.assertIn("are not JSON", store.row("not-json")["last_error"])
+        self.assertEqual(self.jobs.calls("POST", "jobs/run-now"), [])
+        self.assertEqual(self.dispatch(store)["failed"], [], "they stay FAILED with no attempts left")
 
 
-class Retries(unittest.TestCase):
-    def test_failed_entries_are_resubmitted_on_the_next_pass_until_max_attempts(self):
-        store, api = InMemoryStateStore(entries(1)), FakeJobsApi()
-        self.assertEqual(dispatch(store, api, max_attempts=2)["submitted"], ["e00"])
-        api.finish(1000, "TERMINATED", "FAILED")
-        self.assertEqual(dispatch(store, api, max_attempts=2)["failed"], ["e00"])
-        self.assertEqual((store.status("e00"), store.rows["e00"]["attempts"]), ("FAILED", 1))
-        self.assertEqual(dispatch(store, api, max_attempts=2)["submitted"], ["e00"])
-        self.assertEqual((store.status("e00"), store.rows["e00"]["attempts"], store.rows["e00"]["run_id"]), ("RUNNING", 2, 1001))
-        api.finish(1001, "TERMINATED", "TIMEDOUT")
-        report = dispatch(store, api, max_attempts=2)
-        self.assertEqual((report["failed"], report["submitted"]), (["e00"], []))
-        final = dispatch(store, api, max_attempts=2)
-        self.assertEqual((final["submitted"], store.status("e00"), store.rows["e00"]["attempts"], len(api.runs)), ([], "FAILED", 2, 2))
+class TheCapCountsWhatHoldsContexts(DispatcherTest):
+    def test_runs_the_dispatcher_did_not_start_count_against_the_cap_and_the_cluster(self):
+        self.jobs.start_run(DISPATCHER_JOB, tasks=[("setup", CLUSTER, "TERMINATED"), ("dispatch", CLUSTER, "RUNNING")])
+        parallel = self.jobs.start_run(PARALLEL_JOB, tasks=[("setup", CLUSTER, "TERMINATED"), ("orchestrate", CLUSTER, "RUNNING")])
+        for _ in range(4):  # the parallel orchestrator's dbutils.notebook.run children
+            self.jobs.start_run(None, run_type="WORKFLOW_RUN", tasks=[("notebook", CLUSTER, "RUNNING")])
+        self.jobs.start_run(SEQUENTIAL_JOB, tasks=[("setup", CLUSTER, "RUNNING"), ("orchestrate", CLUSTER, "BLOCKED")])
+        self.jobs.start_run(71)  # a worker job run started by hand
+        self.jobs.start_run(999, cluster_id="another-cluster")  # holds nothing on this cluster
+        usage = active_usage(self.api.active_runs(), {job["job_id"] for job in WORKER_JOBS.values()}, CLUSTER)
+        self.assertEqual(usage, {"fan_out": 1, "contexts": 8, "task_runs": 9})
+        self.assertIsNotNone(parallel)
 
-    def test_an_entry_for_an_unknown_worker_fails_without_being_submitted(self):
-        store, api = InMemoryStateStore([("e00", "nightly_sales")]), FakeJobsApi()
-        report = dispatch(store, api)
+        report = self.dispatch(self.store(20), cap=5)
+        self.assertEqual(len(report["submitted"]), 4, "the run started by hand holds one of the 5")
+        self.assertEqual(len(report["waiting"]), 16)
+        report = self.dispatch(self.store(20), cap=100, context_limit=20)
+        self.assertEqual(len(report["submitted"]), 8, "8 + 4 of the 20 contexts were in use")
+
+    def test_counts_every_page_of_active_runs(self):
+        for _ in range(60):
+            self.jobs.start_run(999, cluster_id=CLUSTER)
+        report = self.dispatch(self.store(10), cap=50, context_limit=65)
+        self.assertEqual(report["usage"], {"fan_out": 0, "contexts": 60, "task_runs": 60})
+        self.assertEqual(len(report["submitted"]), 5)
+        pages = self.jobs.calls("GET", "jobs/runs/list")
+        self.assertEqual(len(pages), 3)
+        self.assertTrue(all(page["limit"] == "25" and page["active_only"] == "true" and page["expand_tasks"] == "true" for page in pages))
+
+    def test_on_job_clusters_the_workspace_limit_of_task_runs_applies(self):
+        for _ in range(30):
+            self.jobs.start_run(999, cluster_id="job-cluster")
+        report = self.dispatch(self.store(10), cap=50, cluster_id=None, workspace_task_run_limit=33)
+        self.assertEqual(len(report["submitted"]), 3)
+
+    def test_submits_nothing_when_the_active_runs_cannot_be_counted(self):
+        self.jobs.fail("GET", "jobs/runs/list", 503, "TEMPORARILY_UNAVAILABLE", "try later", times=5)
+        store = self.store(2)
+        report = self.dispatch(store)
+        self.assertEqual((report["submitted"], self.jobs.calls("POST", "jobs/run-now")), ([], []))
+        self.assertIn("cannot count active runs: GET jobs/runs/list: HTTP 503 TEMPORARILY_UNAVAILABLE: try later", report["errors"][0])
+        self.assertEqual(store.row("e00")["status"], "PENDING")
+
+
+class ARunThatNoLongerExists(DispatcherTest):
+    def test_fails_the_entry_with_the_reason_uses_the_attempt_and_is_retried_with_a_new_run(self):
+        store = self.store(1)
+        self.dispatch(store, max_attempts=2)
+        first = store.row("e00")["run_id"]
+        self.jobs.delete_run(first)
+        report = self.dispatch(store, max_attempts=2)
         self.assertEqual(report["failed"], ["e00"])
-        self.assertIn("unknown worker 'nightly_sales'", store.rows["e00"]["last_error"])
-        self.assertEqual(api.run_now_calls, 0)
-        self.assertEqual(dispatch(store, api)["failed"], [])
+        self.assertEqual((store.row("e00")["status"], store.row("e00")["attempts"]), ("FAILED", 1))
+        self.assertEqual(store.row("e00")["last_error"], f"run {first} no longer exists: RESOURCE_DOES_NOT_EXIST: Run {first} does not exist.")
+        # The next pass retries it: a new token, a new run, the second attempt.
+        self.assertEqual(self.dispatch(store, max_attempts=2)["submitted"], ["e00"])
+        self.assertEqual((store.row("e00")["status"], store.row("e00")["attempts"]), ("RUNNING", 2))
+        self.assertNotEqual(store.row("e00")["run_id"], first)
+        self.jobs.delete_run(store.row("e00")["run_id"])
+        self.assertEqual(self.dispatch(store, max_attempts=2)["submitted"], [])
+        self.assertEqual((store.row("e00")["status"], store.row("e00")["attempts"]), ("FAILED", 2))
 
 
-class ApiErrorsLoseNoState(unittest.TestCase):
-    def test_a_failed_submission_leaves_the_entry_as_it_was_for_the_next_pass(self):
-        store, api = InMemoryStateStore(entries(2)), FakeJobsApi()
-        api.fail_run_now = {"e01"}
-        report = dispatch(store, api)
+class EntriesHaveADeadline(DispatcherTest):
+    def test_a_run_stuck_past_the_deadline_is_cancelled_timed_out_and_retried(self):
+        store = self.store(1)
+        self.dispatch(store, deadline_seconds=1800)
+        stuck = store.row("e00")["run_id"]
+        self.clock.now += 1799
+        self.assertEqual(self.dispatch(store, deadline_seconds=1800)["still_running"], ["e00"])
+        self.clock.now += 2
+        report = self.dispatch(store, deadline_seconds=1800, max_attempts=2)
+        self.assertEqual(report["timed_out"], ["e00"])
+        self.assertEqual(self.jobs.calls("POST", "jobs/runs/cancel"), [{"run_id": stuck}])
+        self.assertEqual(self.jobs.runs[stuck]["status"]["termination_details"]["code"], "USER_CANCELED")
+        self.assertEqual(store.row("e00")["status"], "TIMED_OUT")
+        self.assertIn(f"deadline of 30 min passed with the run QUEUED; run {stuck} cancelled", store.row("e00")["last_error"])
+        self.assertEqual(self.dispatch(store, deadline_seconds=1800, max_attempts=2)["submitted"], ["e00"], "retried, attempts permitting")
+        self.assertEqual((store.row("e00")["attempts"], store.row("e00")["status"]), (2, "RUNNING"))
+        self.clock.now += 1801
+        final = self.dispatch(store, deadline_seconds=1800, max_attempts=2)
+        self.assertEqual((final["timed_out"], final["submitted"]), (["e00"], []))
+        self.assertEqual(store.row("e00")["status"], "TIMED_OUT")
+        self.assertIn("deadline of 30 min passed with the run QUEUED; run", store.row("e00")["last_error"])
+
+    def test_an_entry_from_before_submitted_at_existed_takes_its_runs_start_time(self):
+        store = self.store(1)
+        self.dispatch(store)
+        store.row("e00")["submitted_at"] = None
+        self.jobs.runs[store.row("e00")["run_id"]]["start_time"] = int((self.clock() - 7200) * 1000)
+        self.assertEqual(self.dispatch(store, deadline_seconds=3600)["timed_out"], ["e00"])
+
+    def test_a_run_that_cannot_be_cancelled_stays_running_for_the_next_pass(self):
+        store = self.store(1)
+        self.dispatch(store, deadline_seconds=60)
+        self.clock.now += 120
+        self.jobs.fail("POST", "jobs/runs/cancel", 500, "INTERNAL_ERROR", "boom", times=2)
+        report = self.dispatch(store, deadline_seconds=60)
+        self.assertEqual((report["timed_out"], store.row("e00")["status"]), ([], "RUNNING"))
+        self.assertIn("cannot cancel run", report["errors"][0])
+        self.assertEqual(self.dispatch(store, deadline_seconds=60)["timed_out"], ["e00"])
+
+
+class ReQueueingStartsANewRun(DispatcherTest):
+    def test_an_update_back_to_pending_starts_a_new_run(self):
+        store = self.store(1)
+        self.dispatch(store)
+        first = store.row("e00")["run_id"]
+        self.jobs.set_run(first, "TERMINATED", "SUCCESS")
+        self.dispatch(store)
+        self.assertEqual(store.row("e00")["status"], "DONE")
+        # The README's re-queue by hand: UPDATE ... SET status = 'PENDING', attempts = 0
+        store.row("e00").update(status="PENDING", attempts=0)
+        self.assertEqual(self.dispatch(store)["submitted"], ["e00"])
+        self.assertNotEqual(store.row("e00")["run_id"], first)
+        self.assertEqual(len(self.jobs.runs), 2)
+
+    def test_a_delete_and_re_insert_of_the_same_key_starts_a_new_run(self):
+        store = self.store(1)
+        self.dispatch(store)
+        first = store.row("e00")["run_id"]
+        store.insert("e00", "daily_sales")
+        self.assertEqual(self.dispatch(store)["submitted"], ["e00"])
+        self.assertNotEqual(store.row("e00")["run_id"], first)
+
+    def test_a_pass_that_crashed_after_run_now_gets_the_same_run_back(self):
+        store = self.store(1)
+        store.fail_apply_on = lambda changes: changes.get("status") == "RUNNING"
+        with self.assertRaises(RuntimeError):
+            self.dispatch(store)
+        self.assertEqual((store.row("e00")["status"], store.row("e00")["submission_token"]), ("SUBMITTING", "token-000"))
+        self.assertLessEqual(self.lease_table["dispatcher"]["expires_at"], self.clock(), "the lease was given back")
+        store.fail_apply_on = None
+        report = self.dispatch(store)
         self.assertEqual(report["submitted"], ["e00"])
-        self.assertIn("e01: run-now failed", report["errors"][0])
-        self.assertEqual((store.status("e01"), store.rows["e01"]["attempts"], store.rows["e01"]["run_id"]), ("PENDING", 0, None))
-        api.fail_run_now = set()
-        self.assertEqual(dispatch(store, api)["submitted"], ["e01"])
+        self.assertEqual(len(self.jobs.runs), 1, "the same token gave the same run")
+        self.assertEqual([c["idempotency_token"] for c in self.jobs.calls("POST", "jobs/run-now")], ["token-000", "token-000"])
+        self.assertEqual(store.row("e00")["attempts"], 1)
 
-    def test_a_run_that_cannot_be_read_stays_running_until_it_can(self):
-        store, api = InMemoryStateStore(entries(1)), FakeJobsApi()
-        dispatch(store, api)
-        api.finish(1000)
-        api.fail_get = {1000}
-        report = dispatch(store, api)
-        self.assertEqual(store.status("e00"), "RUNNING")
-        self.assertIn("cannot read run 1000", report["errors"][0])
-        api.fail_get = set()
-        self.assertEqual(dispatch(store, api)["finished"], ["e00"])
+    def test_a_pass_that_crashed_before_run_now_starts_exactly_one_run(self):
+        store = self.store(1)
+        self.jobs.fail("POST", "jobs/run-now", 503, "TEMPORARILY_UNAVAILABLE", "busy", times=2)
+        report = self.dispatch(store)
+        self.assertIn("e00: run-now failed", report["errors"][0])
+        self.assertEqual((store.row("e00")["status"], store.row("e00")["attempts"]), ("SUBMITTING", 1))
+        self.assertEqual(self.dispatch(store)["submitted"], ["e00"])
+        self.assertEqual((len(self.jobs.runs), store.row("e00")["attempts"]), (1, 1))
+
+
+class PermanentErrorsUseAnAttempt(DispatcherTest):
+    def test_a_4xx_fails_the_entry_with_the_apis_message_and_later_entries_still_run(self):
+        store = self.store(3)
+        self.jobs.fail("POST", "jobs/run-now", 400, "INVALID_PARAMETER_VALUE", "Job 71 is paused for maintenance.", times=10,
+                       when=lambda body: body["job_parameters"]["entry_key"] == "e00")
+        report = self.dispatch(store, cap=1, max_attempts=2)
+        self.assertEqual(report["failed"], ["e00"])
+        self.assertEqual((store.row("e00")["status"], store.row("e00")["attempts"]), ("FAILED", 1))
+        self.assertEqual(store.row("e00")["last_error"], "run-now refused: INVALID_PARAMETER_VALUE: Job 71 is paused for maintenance.")
+        self.dispatch(store, cap=1, max_attempts=2)  # e00's second and last attempt
+        self.assertEqual((store.row("e00")["status"], store.row("e00")["attempts"]), ("FAILED", 2))
+        self.assertEqual(self.dispatch(store, cap=1, max_attempts=2)["submitted"], ["e01"], "no slot is taken by e00 any more")
+
+    def test_a_429_is_transient_and_keeps_the_attempt_and_token(self):
+        store = self.store(1)
+        self.jobs.fail("POST", "jobs/run-now", 429, "REQUEST_LIMIT_EXCEEDED", "Too many requests", times=2, headers={"Retry-After": "0"})
+        report = self.dispatch(store)
+        self.assertIn("HTTP 429 REQUEST_LIMIT_EXCEEDED", report["errors"][0])
+        self.assertEqual((store.row("e00")["status"], store.row("e00")["attempts"]), ("SUBMITTING", 1))
+        self.assertEqual(self.dispatch(store)["submitted"], ["e00"])
+        self.assertEqual(store.row("e00")["attempts"], 1)
+
+    def test_a_403_stops_the_pass_without_failing_entries(self):
+        store = self.store(3)
+        self.jobs.fail("POST", "jobs/run-now", 403, "PERMISSION_DENIED", "User does not have Manage Run permissions on job 71.", times=1)
+        report = self.dispatch(store)
+        self.assertEqual((report["failed"], len(self.jobs.calls("POST", "jobs/run-now"))), ([], 1))
+        # Claimed, tokens kept: the next pass resumes them without using another attempt.
+        self.assertEqual([(store.row(k)["status"], store.row(k)["attempts"]) for k in ("e00", "e01", "e02")], [("SUBMITTING", 1)] * 3)
+        self.assertIn("PERMISSION_DENIED", store.row("e00")["last_error"])
+        self.assertEqual(sorted(self.dispatch(store)["submitted"]), ["e00", "e01", "e02"])
+        self.assertEqual([store.row(k)["attempts"] for k in ("e00", "e01", "e02")], [1, 1, 1])
+
+
+class OverlappingPassesKeepTheCap(DispatcherTest):
+    def test_a_pass_that_starts_while_another_holds_the_lease_does_nothing(self):
+        store = self.store(10)
+        reports = {}
+        self.jobs.before_run_now = lambda: reports.setdefault("B", self.dispatch(store, holder="interactive", cap=3))
+        reports["A"] = self.dispatch(store, holder="scheduled", cap=3)
+        self.assertTrue(reports["B"]["lease"].startswith("not acquired (held by scheduled until"))
+        self.assertEqual(len(reports["A"]["submitted"]), 3)
+        self.assertEqual(len(self.jobs.active()), 3, "the cap held across the two passes")
+        self.assertEqual(len(self.dispatch(store, holder="interactive", cap=3)["submitted"]), 0, "the lease was given back; no slot is free")
+
+    def test_an_expired_lease_is_taken_over(self):
+        self.lease_table["dispatcher"] = {"holder": "crashed", "expires_at": self.clock() - 1}
+        self.assertEqual(len(self.dispatch(self.store(2))["submitted"]), 2)
+        self.lease_table["dispatcher"] = {"holder": "alive", "expires_at": self.clock() + 60}
+        self.assertIn("held by alive", self.dispatch(self.store(2))["lease"])
+
+
+class ADrainEndToEnd(DispatcherTest):
+    def test_many_passes_keep_the_cap_start_one_run_per_attempt_and_end_every_entry(self):
+        import random
+        rng = random.Random(7)
+        store = self.store(30)
+        for _ in range(3):  # runs of other jobs on the cluster come and go
+            self.jobs.start_run(999, cluster_id=CLUSTER)
+        for _ in range(60):
+            self.clock.now += 60
+            report = self.dispatch(store, cap=5, max_attempts=2, deadline_seconds=600)
+            active = [run for run in self.jobs.active() if run["job_id"] in {job["job_id"] for job in WORKER_JOBS.values()}]
+            self.assertLessEqual(len(active), 5, f"pass {report}")
+            for run in active:  # each run moves on: starts, then ends well or badly, or hangs
+                state = run["state"]["life_cycle_state"]
+                roll = rng.random()
+                if state == "QUEUED":
+                    self.jobs.set_run(run["run_id"], "RUNNING")
+                elif roll < 0.6:
+                    self.jobs.set_run(run["run_id"], "TERMINATED", "SUCCESS")
+                elif roll < 0.75:
+                    self.jobs.set_run(run["run_id"], "TERMINATED", "FAILED", "boom")
+                elif roll < 0.8:
+                    self.jobs.delete_run(run["run_id"])
+            if all(row["status"] in ("DONE", "FAILED", "TIMED_OUT") and (row["status"] == "DONE" or row["attempts"] >= 2) for row in store.rows.values()):
+                break
+        statuses = [row["status"] for row in store.rows.values()]
+        self.assertTrue(all(status in ("DONE", "FAILED", "TIMED_OUT") for status in statuses), statuses)
+        self.assertGreater(statuses.count("DONE"), 20)
+        worker_runs = [body for body in self.jobs.calls("POST", "jobs/run-now")]
+        self.assertEqual(len(worker_runs), sum(row["attempts"] for row in store.rows.values()), "one run-now per attempt")
+        self.assertEqual(len({body["idempotency_token"] for body in worker_runs}), len(worker_runs))
 
 
 class Recorder:
-    def __init__(self, affected=1):
-        self.statements = []
-        self.affected = affected
+    """A SparkSession that records statements; MERGEs report `affected` rows, SELECTs return `rows`."""
+
+    def __init__(self, affected=1, rows=(), fail=None):
+        self.statements, self.affected, self.rows, self.fail = [], affected, list(rows), fail
 
     def sql(self, query, args=None):
         self.statements.append((query, args))
+        if self.fail and self.fail in query:
+            raise RuntimeError("[DELTA_CONCURRENT_APPEND] ConcurrentAppendException: Files were added by a concurrent update.")
         recorder = self
 
         class Result:
             def first(self):
-                return {"num_affected_rows": recorder.affected}
+                return {"num_affected_rows": recorder.affected, "holder": "other", "expires_at": "2026-12-01 00:10:00"}
 
             def collect(self):
-                return []
+                return recorder.rows
 
         return Result()
 
 
-class DeltaStateTable(unittest.TestCase):
-    def test_updates_are_merges_on_the_entry_key_that_match_only_the_row_as_read(self):
-        spark = Recorder()
+def claim(key, token, expected_status="PENDING", expected_attempts=0):
+    return {"entry_key": key, "expected_status": expected_status, "expected_attempts": expected_attempts,
+            "changes": {"status": "SUBMITTING", "submission_token": token, "attempts": expected_attempts + 1, "submitted_at": NOW}}
+
+
+class DeltaStatements(unittest.TestCase):
+    def test_a_pass_writes_one_merge_per_kind_of_change_matching_only_rows_as_read(self):
+        spark = Recorder(affected=2)
         store = DeltaStateStore(spark, "`main`.`s`.`etl_work_queue`")
-        self.assertTrue(store.apply("e00", "PENDING", 0, {"status": "RUNNING", "run_id": 1000, "attempts": 1}))
+        done = {"entry_key": "e9", "expected_status": "RUNNING", "expected_attempts": 1, "changes": {"status": "DONE", "last_error": None}}
+        self.assertEqual(store.apply([claim("e00", "t0"), claim("e01", "t1"), done]), {"e00", "e01"})
+        self.assertEqual(len(spark.statements), 3, "two MERGEs, then a read-back of the one that updated fewer rows than given")
         query, args = spark.statements[0]
         self.assertIn("MERGE INTO `main`.`s`.`etl_work_queue` AS target", query)
-        self.assertIn("ON target.entry_key = source.entry_key", query)
-        self.assertIn("WHEN MATCHED AND target.status = :expected_status AND coalesce(target.attempts, 0) = :expected_attempts", query)
-        self.assertIn("target.status = :status, target.run_id = :run_id, target.attempts = :attempts, target.updated_at = current_timestamp()", query)
-        self.assertEqual(args, {"entry_key": "e00", "expected_status": "PENDING", "expected_attempts": 0, "status": "RUNNING", "run_id": 1000, "attempts": 1})
-        self.assertFalse(DeltaStateStore(Recorder(affected=0), "t").apply("e00", "PENDING", 0, {"status": "RUNNING"}))
+        self.assertIn("USING (VALUES (CAST(:k0 AS STRING), CAST(:s0 AS STRING), CAST(:a0 AS INT), CAST(:status0 AS STRING), CAST(:submission_token0 AS STRING), "
+                      "CAST(:attempts0 AS INT)), (CAST(:k1 AS STRING)", query)
+        self.assertIn("AS source(entry_key, expected_status, expected_attempts, status, submission_token, attempts)", query)
+        self.assertIn("WHEN MATCHED AND target.status = source.expected_status AND coalesce(target.attempts, 0) = source.expected_attempts", query)
+        self.assertIn("UPDATE SET target.status = source.status, target.submission_token = source.submission_token, target.attempts = source.attempts, "
+                      "target.submitted_at = current_timestamp(), target.updated_at = current_timestamp()", query)
+        self.assertEqual(args, {"k0": "e00", "s0": "PENDING", "a0": 0, "status0": "SUBMITTING", "submission_token0": "t0", "attempts0": 1,
+                                "k1": "e01", "s1": "PENDING", "a1": 0, "status1": "SUBMITTING", "submission_token1": "t1", "attempts1": 1})
+        self.assertIn("WHERE entry_key IN (:k0)", spark.statements[2][0])
+        self.assertEqual(spark.statements[2][1], {"k0": "e9"})
+
+    def test_a_merge_that_updated_fewer_rows_is_read_back_to_find_which(self):
+        rows = [{"entry_key": "e00", "status": "SUBMITTING", "submission_token": "t0", "attempts": 1},
+                {"entry_key": "e01", "status": "SUBMITTING", "submission_token": "other-pass", "attempts": 1}]
+        store = DeltaStateStore(Recorder(affected=1, rows=rows), "t")
+        self.assertEqual(store.apply([claim("e00", "t0"), claim("e01", "t1")]), {"e00"})
 
     def test_reads_only_entries_that_may_need_work(self):
         spark = Recorder()
         DeltaStateStore(spark, "t").read_rows(3)
-        self.assertIn("WHERE status IS NULL OR (status <> 'DONE' AND NOT (status = 'FAILED' AND coalesce(attempts, 0) >= 3))", spark.statements[0][0])
+        query = spark.statements[0][0]
+        self.assertIn("submission_token, submitted_at FROM t", query)
+        self.assertIn("status <> 'DONE' AND NOT (status IN ('FAILED', 'TIMED_OUT') AND coalesce(attempts, 0) >= 3)", query)
+
+    def test_the_lease_is_a_conditional_merge_and_a_lost_race_is_not_acquired(self):
+        spark = Recorder()
+        lease = DeltaLease(spark, "`main`.`s`.`etl_work_queue_lease`", "run-42", 1800)
+        self.assertTrue(lease.acquire())
+        query, args = spark.statements[0]
+        self.assertIn("MERGE INTO `main`.`s`.`etl_work_queue_lease` AS target", query)
+        self.assertIn("WHEN MATCHED AND (target.expires_at IS NULL OR target.expires_at < current_timestamp() OR target.holder = source.holder)", query)
+        self.assertIn("current_timestamp() + INTERVAL 1800 SECONDS", query)
+        self.assertEqual(args, {"name": "dispatcher", "holder": "run-42"})
+        lease.release()
+        self.assertIn("SET expires_at = current_timestamp() WHERE name = :name AND holder = :holder", spark.statements[1][0])
+        held = DeltaLease(Recorder(affected=0), "l", "run-43", 60)
+        self.assertFalse(held.acquire())
+        self.assertEqual(held.problem, "held by other until 2026-12-01 00:10:00")
+        raced = DeltaLease(Recorder(fail="MERGE"), "l", "run-44", 60)
+        self.assertFalse(raced.acquire())
+        self.assertIn("lost the race for the lease", raced.problem)
+
+    def test_a_lease_table_that_cannot_be_written_fails_the_pass_loudly(self):
+        class Missing(Recorder):
+            def sql(self, query, args=None):
+                raise RuntimeError("[TABLE_OR_VIEW_NOT_FOUND] The table or view `l` cannot be found.")
+
+        with self.assertRaisesRegex(RuntimeError, "TABLE_OR_VIEW_NOT_FOUND"):
+            DeltaLease(Missing(), "l", "run-45", 60).acquire()
 
 
-class JobsApiOverHttp(unittest.TestCase):
-    """JobsApiClient against a Jobs API 2.2 server on 127.0.0.1."""
-
-    def setUp(self):
-        calls = self.calls = []
-        throttle = {"left": 1}
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *args):
-                pass
-
-            def answer(self, status, body, headers=None):
-                self.send_response(status)
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(json.dumps(body).encode())
-
-            def do_GET(self):
-                calls.append(("GET", self.path, self.headers.get("Authorization")))
-                if self.path.startswith("/api/2.2/jobs/runs/list"):
-                    if "page_token=p2" in self.path:
-                        return self.answer(200, {"runs": [{"run_id": 3}]})
-                    return self.answer(200, {"runs": [{"run_id": 1}, {"run_id": 2}], "next_page_token": "p2"})
-                return self.answer(404, {"error_code": "RESOURCE_DOES_NOT_EXIST"})
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                calls.append(("POST", self.path, body))
-                if throttle["left"]:
-                    throttle["left"] -= 1
-                    return self.answer(429, {"error_code": "REQUEST_LIMIT_EXCEEDED"}, {"Retry-After": "0"})
-                return self.answer(200, {"run_id": 555})
-
-        self.server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-        self.sleeps = []
-        self.client = JobsApiClient(f"http://127.0.0.1:{self.server.server_port}", "tok", timeout_seconds=5, sleep=self.sleeps.append)
-
-    def tearDown(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-    def test_counts_active_runs_over_every_page(self):
-        self.assertEqual(self.client.active_run_count(), 3)
-        self.assertIn("active_only=true", self.calls[0][1])
-        self.assertEqual(self.calls[0][2], "Bearer tok")
-
-    def test_run_now_retries_a_429_after_retry_after_and_sends_the_idempotency_token(self):
-        self.assertEqual(self.client.run_now(77, {"worker": "daily_sales"}, "tok-1"), 555)
-        self.assertEqual(self.sleeps, [0.0])
-        self.assertEqual(self.calls[-1][2], {"job_id": 77, "job_parameters": {"worker": "daily_sales"}, "idempotency_token": "tok-1"})
-
-    def test_a_client_error_is_not_retried(self):
-        with self.assertRaises(DISPATCH["JobsApiError"]) as failure:
-            self.client.get_run(9)
-        self.assertIn("HTTP 404", str(failure.exception))
-        self.assertEqual(len(self.calls), 1)
+class ClientErrors(DispatcherTest):
+    def test_error_answers_carry_the_apis_code_and_message(self):
+        with self.assertRaises(JobsApiError) as raised:
+            self.api.get_run(5)
+        self.assertEqual((raised.exception.status, raised.exception.error_code, raised.exception.not_found), (404, "RESOURCE_DOES_NOT_EXIST", True))
+        self.assertFalse(raised.exception.permanent and raised.exception.about_credentials)
+        with self.assertRaises(JobsApiError) as unauthenticated:
+            JobsApiClient(self.fake.url, "wrong").get_run(5)
+        self.assertTrue(unauthenticated.exception.about_credentials)
+        self.assertFalse(unauthenticated.exception.permanent)
+        # Some Jobs API endpoints say "does not exist" as a 400 INVALID_PARAMETER_VALUE.
+        self.assertTrue(JobsApiError("GET", "jobs/runs/get", 400, "INVALID_PARAMETER_VALUE", "Run 5 does not exist.").not_found)
+        self.assertFalse(JobsApiError("POST", "jobs/run-now", 400, "INVALID_PARAMETER_VALUE", "Job parameter x is invalid.").not_found)
+        self.assertTrue(JobsApiError("POST", "jobs/run-now", 400, "INVALID_PARAMETER_VALUE", "x").permanent)
+        self.assertFalse(JobsApiError("POST", "jobs/run-now", 429, "REQUEST_LIMIT_EXCEEDED", "x").permanent)
+        self.assertFalse(JobsApiError("POST", "jobs/run-now", 503, "TEMPORARILY_UNAVAILABLE", "x").permanent)
 
 
 if __name__ == "__main__":

@@ -56,6 +56,7 @@ export const TYPES = {
     vault: "azure-native:keyvault:Vault",
     secret: "azure-native:keyvault:Secret",
     roleAssignment: "azure-native:authorization:RoleAssignment",
+    diagnosticSetting: "azure-native:monitor:DiagnosticSetting",
     resourceGroup: "azure-native:resources:ResourceGroup",
     workspace: "azure-native:databricks:Workspace",
 } as const;
