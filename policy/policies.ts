@@ -160,7 +160,7 @@ export function createPolicies(context: () => StackContext, readSourceFile: Read
         {
             name: "job-bounded-concurrency",
             description:
-                "Jobs set maxConcurrentRuns explicitly: at most maxConcurrentScheduledRuns for a scheduled job, maxConcurrentRunsOnSharedCluster " +
+                "Jobs set maxConcurrentRuns explicitly: at most maxConcurrentScheduledRuns for a scheduled, triggered or continuous job, maxConcurrentRunsOnSharedCluster " +
                 "for an on-demand job on an all-purpose cluster, maxConcurrentRuns otherwise.",
             enforcementLevel: "mandatory",
             configSchema: {

@@ -211,12 +211,12 @@ export function concurrencyViolations(job: Props, limits: ConcurrencyLimits = DE
         return [];
     }
     const tasks = Array.isArray(job.tasks) ? (job.tasks as unknown[]) : [];
-    const [limit, why] =
-        job.schedule !== undefined && job.schedule !== null
-            ? [limits.scheduled, "a scheduled job's runs must not overlap"]
-            : tasks.some((task) => asRecord(task)?.existingClusterId !== undefined)
-              ? [limits.onSharedCluster, "each run holds one of the all-purpose cluster's execution contexts"]
-              : [limits.other, "the workspace runs at most 1000 task runs at once"];
+    const startsByItself = [job.schedule, job.trigger, job.continuous].some((start) => start !== undefined && start !== null);
+    const [limit, why] = startsByItself
+        ? [limits.scheduled, "a scheduled, triggered or continuous job's runs must not overlap"]
+        : tasks.some((task) => asRecord(task)?.existingClusterId !== undefined)
+          ? [limits.onSharedCluster, "each run holds one of the all-purpose cluster's execution contexts"]
+          : [limits.other, "the workspace runs at most 1000 task runs at once"];
     if (typeof runs !== "number" || !Number.isInteger(runs) || runs < 1 || runs > limit) {
         return [`maxConcurrentRuns is ${describe(runs)}: set it explicitly, from 1 to ${limit} (${why})`];
     }

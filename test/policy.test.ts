@@ -263,8 +263,22 @@ describe("policy pack", function () {
             expect(violationsAfter("job-bounded-concurrency", job, (i) => (i.maxConcurrentRuns = 0), DEV)[0]).to.contain("from 1 to 1");
             const five = changed(job, (i) => (i.maxConcurrentRuns = 5));
             expect(evaluate("job-bounded-concurrency", five, DEV).violations[0]).to.contain("maxConcurrentRuns is 5");
-            expect(evaluate("job-bounded-concurrency", five, DEV).violations[0]).to.contain("from 1 to 1 (a scheduled job's runs must not overlap)");
+            expect(evaluate("job-bounded-concurrency", five, DEV).violations[0]).to.contain(
+                "from 1 to 1 (a scheduled, triggered or continuous job's runs must not overlap)",
+            );
             expect(evaluate("job-bounded-concurrency", five, DEV, { maxConcurrentScheduledRuns: 5 }).violations).to.deep.equal([]);
+        });
+
+        it("bounds a job started by a table-update trigger or running continuously like a scheduled one", async () => {
+            const fanOut = await runStack({ ...devConfig, asyncFanOut: "true", asyncTableTrigger: "true" }, "dev", secretKeys);
+            const dispatcher = one(fanOut, TYPES.job, "async-dispatcher-job");
+            expect(evaluate("job-bounded-concurrency", dispatcher, DEV).violations).to.deep.equal([]);
+            expect(violationsAfter("job-bounded-concurrency", dispatcher, (i) => (i.maxConcurrentRuns = 2), DEV)[0]).to.contain(
+                "from 1 to 1 (a scheduled, triggered or continuous job's runs must not overlap)",
+            );
+            const worker = one(fanOut, TYPES.job, "async-daily_sales-job");
+            const continuous = changed(worker, (i) => (i.continuous = { pauseStatus: "PAUSED" }));
+            expect(evaluate("job-bounded-concurrency", continuous, DEV).violations[0]).to.contain("from 1 to 1");
         });
 
         it("lets the asynchronous worker job run up to the cluster's execution contexts, or more on job clusters", async () => {
