@@ -51,7 +51,9 @@ describe("jobs run (against a local Jobs API 2.2 server)", () => {
         expect(res.code).to.equal(1);
         expect(res.stdout).to.match(/Run 9001: PENDING -> RUNNING -> TERMINATED FAILED in /);
         expect(res.stdout).to.match(/"status": "FAILED"/);
-        expect(res.stdout).to.match(/product_sales\s+FAILED\s+1\s+1m 50s\s+com\.databricks\.WorkflowException: com\.databricks\.NotebookExecutionException: FAILED/);
+        expect(res.stdout).to.match(
+            /product_sales\s+FAILED\s+1\s+1m 50s\s+com\.databricks\.WorkflowException: com\.databricks\.NotebookExecutionException: FAILED/,
+        );
         expect(res.stdout).to.match(/Error of task orchestrate:\nRuntimeError: 1 of 4 workers did not succeed: product_sales \(FAILED\)/);
         expect(res.stdout, "the parallel job still ran").to.match(/Run 9003: PENDING -> RUNNING -> TERMINATED SUCCESS/);
         expect(res.stdout).to.match(/State message: Task orchestrate failed with message: Workload failed, see run output for details\./);
