@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto";
 import { request, type Dispatcher } from "undici";
 import { CliError } from "./errors";
 import type { Credential } from "./auth";
-import type { Job, JobRun, JobsListResponse, RunNowResponse, RunOutput, RunsListResponse } from "./types";
+import type { ClusterSpec, Job, JobRun, JobsListResponse, RunNowResponse, RunOutput, RunsListResponse } from "./types";
 
 export const API_PREFIX = "/api/2.2/jobs";
 
@@ -286,19 +286,26 @@ export class JobsClient {
         return this.call("GET", "/api/2.0/preview/scim/v2/Me");
     }
 
-    /** runs/get, following 2.2's paging of `tasks` (over 100 tasks) to return them all. */
+    /** runs/get, following 2.2's paging of `tasks` (and of a For each task run's `iterations`), over 100 of them, to return them all. */
     async getRun(runId: number): Promise<JobRun> {
         const run = await this.call<JobRun>("GET", "/runs/get", { run_id: runId });
         let token = run.next_page_token;
         const tasks = [...(run.tasks ?? [])];
+        const iterations = [...(run.iterations ?? [])];
         while (token) {
             const page = await this.call<JobRun>("GET", "/runs/get", { run_id: runId, page_token: token });
             tasks.push(...(page.tasks ?? []));
+            iterations.push(...(page.iterations ?? []));
             token = page.next_page_token;
         }
-        const result: JobRun = { ...run, tasks };
+        const result: JobRun = { ...run, tasks, ...(iterations.length ? { iterations } : {}) };
         delete result.next_page_token;
         return result;
+    }
+
+    /** clusters/get (Clusters API 2.1): the size of an existing (all-purpose) cluster. */
+    getCluster(clusterId: string): Promise<ClusterSpec> {
+        return this.call<ClusterSpec>("GET", "/api/2.1/clusters/get", { cluster_id: clusterId });
     }
 
     getRunOutput(taskRunId: number): Promise<RunOutput> {

@@ -1,5 +1,6 @@
 /**
- * `compare --chart FILE`: a Vega-Lite chart of the two jobs' run durations, the median split of
+ * `compare --chart FILE`: a Vega-Lite chart of every compared job's run durations (one colour per
+ * strategy: sequential, parallel, for-each), the median split of
  * a run's time, and the per-worker medians with their min-max range, rendered to SVG by Vega
  * without a browser (renderer "none"). A FILE ending in .html gets the SVG inside a small page.
  */
@@ -8,6 +9,7 @@ import { chartFileContent, renderVegaLiteSvg } from "../tools/charts";
 import type { CompareReport } from "./compare";
 import { UsageError } from "./errors";
 import { formatRatio } from "./format";
+import type { JobKind } from "./stack";
 
 export function chartFormat(file: string): "svg" | "html" {
     const ext = path.extname(file).toLowerCase();
@@ -16,11 +18,14 @@ export function chartFormat(file: string): "svg" | "html" {
     throw new UsageError(`--chart '${file}': the file name must end in .svg or .html`);
 }
 
+/** One colour per strategy, the same in every chart. */
+const STRATEGY_COLOURS: Record<JobKind, string> = { sequential: "#f58518", parallel: "#4c78a8", "for-each": "#54a24b" };
+
 const round1 = (v: number): number => Math.round(v * 10) / 10;
 
 /** The Vega-Lite spec (pure, for tests and for anyone who wants to restyle it). */
 export function chartSpec(report: CompareReport): Record<string, unknown> {
-    const jobs = [report.sequential, report.parallel];
+    const jobs = report.jobs;
     const label = (j: (typeof jobs)[number]): string => `${j.kind}: ${j.name ?? "job"} (job ${j.jobId})`;
     const runs = jobs.flatMap((j) =>
         [...j.runs].reverse().map((r, i) => ({
@@ -44,14 +49,18 @@ export function chartSpec(report: CompareReport): Record<string, unknown> {
     const workers = jobs.flatMap((j) =>
         j.workers.filter((w) => w.count > 0).map((w) => ({ job: label(j), worker: w.name, median: round1(w.median), min: round1(w.min), max: round1(w.max) })),
     );
-    const color = { field: "job", type: "nominal", title: "Job", scale: { domain: jobs.map(label), range: ["#f58518", "#4c78a8"] } };
+    const color = { field: "job", type: "nominal", title: "Job", scale: { domain: jobs.map(label), range: jobs.map((j) => STRATEGY_COLOURS[j.kind]) } };
     const workerOrder = [...new Set(workers.map((w) => w.worker))];
-    const subtitle = report.speedup
-        ? `parallel is ${formatRatio(report.speedup.median)} faster (median; range ${formatRatio(report.speedup.low)}-${formatRatio(report.speedup.high)}) over the last ${report.last} completed runs`
-        : `last ${report.last} completed runs`;
+    const faster = report.speedups
+        .filter((x) => x.speedup)
+        .map(({ kind, speedup: s }) => `${kind} is ${formatRatio(s!.median)} faster (median; range ${formatRatio(s!.low)}-${formatRatio(s!.high)})`);
+    const subtitle = `${faster.length ? `${faster.join(", ")} than sequential ` : ""}over the last ${report.last} completed runs`;
     return {
         $schema: "https://vega.github.io/schema/vega-lite/v6.json",
-        title: { text: "Sequential vs parallel orchestration", subtitle: [jobs.map(label).join("  vs  "), subtitle] },
+        title: {
+            text: `${jobs.map((j) => j.kind[0].toUpperCase() + j.kind.slice(1)).join(" vs ")} orchestration`,
+            subtitle: [jobs.map(label).join("  vs  "), subtitle],
+        },
         background: "white",
         padding: 12,
         config: { font: "sans-serif", legend: { orient: "right", labelLimit: 400 }, title: { anchor: "start" } },
@@ -79,7 +88,7 @@ export function chartSpec(report: CompareReport): Record<string, unknown> {
                 data: { values: split },
                 mark: "bar",
                 encoding: {
-                    y: { field: "job", type: "nominal", title: null, sort: ["sequential", "parallel"] },
+                    y: { field: "job", type: "nominal", title: null, sort: jobs.map((j) => j.kind) },
                     x: { field: "seconds", type: "quantitative", title: "Seconds", stack: "zero" },
                     color: { field: "part", type: "nominal", title: "Part", sort: ["queue", "setup", "execution", "other"] },
                     order: { field: "order" },
@@ -116,6 +125,6 @@ export function chartSpec(report: CompareReport): Record<string, unknown> {
 /** The chart file's content for `file` (.svg or .html). */
 export async function renderChart(report: CompareReport, file: string): Promise<string> {
     chartFormat(file);
-    const title = `Sequential vs parallel: job ${report.sequential.jobId} vs job ${report.parallel.jobId}`;
+    const title = report.jobs.map((j) => `${j.kind} job ${j.jobId}`).join(" vs ");
     return chartFileContent(file, await renderVegaLiteSvg(chartSpec(report)), title);
 }

@@ -1,18 +1,21 @@
 /**
- * npm run jobs -- run     [--stack dev] [--job sequential|parallel|both] [--job-id ID] [--no-wait]
+ * npm run jobs -- run     [--stack dev] [--job all|sequential|parallel|for-each|both] [--job-id ID] [--no-wait]
  *                         [--timeout 20m] [--param KEY=VALUE ...] [-o text|json]
  * npm run jobs -- compare [--stack dev] [--last N] [-o text|json] [--chart FILE] [--save-workload FILE]
+ *                         [--dbu-per-node-hour N] [--price-per-dbu N] [--warehouse-id ID]
  * npm run jobs -- auth describe [--stack dev] [-o text|json]
  *
- * Triggers the stack's sequential and parallel Databricks jobs and compares their runtimes
- * against a real workspace. See docs/jobs-cli.md.
+ * Triggers the stack's orchestration jobs (sequential, parallel and, when the stack has it, the
+ * Databricks-native For each job) and compares their runtimes and compute against a real workspace. See docs/jobs-cli.md.
  */
 import { promises as fsp } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ApiError, JobsClient, type RetryOptions } from "./api";
 import { resolveCredential, type Credential } from "./auth";
 import { renderChart, chartFormat } from "./chart";
-import { buildCompareReport, collectJob, compareToJson, formatCompare, workloadFromReport } from "./compare";
+import { billedUsage } from "./billing";
+import { buildCompareReport, collectJob, type Billing, compareToJson, formatCompare, workloadFromReport } from "./compare";
+import type { ClusterSizes } from "./cost";
 import {
     ATTRIBUTES,
     defaultProfileHost,
@@ -30,7 +33,19 @@ import { parseGoDuration } from "./format";
 import { findJobByName, projectName, stackJobName } from "./lookup";
 import { createProgress, type Writer } from "./progress";
 import { parseJobParams, runJobs, runsToJson, type JobTarget } from "./run";
-import { jobIdFromStack, loadStackOutputs, parseJobId, pulumiStackReader, StackOutputsError, type JobKind, type StackOutputs, type StackReader } from "./stack";
+import {
+    jobIdFromStack,
+    jobIdOutput,
+    loadStackOutputs,
+    parseJobId,
+    REQUIRED_JOB_KINDS,
+    pulumiStackReader,
+    StackOutputsError,
+    JOB_KINDS,
+    type JobKind,
+    type StackOutputs,
+    type StackReader,
+} from "./stack";
 import { formatWorkload } from "./workload";
 
 export interface CliDeps {
@@ -57,7 +72,8 @@ export interface CliDeps {
     cwd?: string;
 }
 
-const JOB_CHOICES = ["sequential", "parallel", "both"] as const;
+/** all: every job the stack declares (the For each job only when it has one); both: sequential and parallel. */
+const JOB_CHOICES = ["all", "sequential", "parallel", "for-each", "both"] as const;
 /** `databricks jobs run-now --timeout` default. */
 export const DEFAULT_WAIT_TIMEOUT = "20m";
 
@@ -91,6 +107,27 @@ function duration(flag: string) {
     };
 }
 
+function nonNegativeNumber(flag: string, what: string) {
+    return (value: string): number => {
+        const n = Number(value);
+        if (value.trim() === "" || !Number.isFinite(n) || n < 0) {
+            throw new InvalidArgumentError(`${flag} must be ${what}, a number of 0 or more (e.g. 0.75), got '${value}'.`);
+        }
+        return n;
+    };
+}
+
+/** A SQL warehouse id: 16 hexadecimal characters, as in the warehouse's HTTP path /sql/1.0/warehouses/<id>. */
+function warehouseId(value: string): string {
+    const v = value.trim();
+    if (!/^[0-9a-f]{16}$/i.test(v)) {
+        throw new InvalidArgumentError(
+            `--warehouse-id must be a SQL warehouse id, 16 hexadecimal characters as in its HTTP path /sql/1.0/warehouses/<id>, got '${value}'.`,
+        );
+    }
+    return v.toLowerCase();
+}
+
 function collect(value: string, previous: string[] = []): string[] {
     return [...previous, value];
 }
@@ -101,6 +138,7 @@ interface CommonOptions {
     host?: string;
     sequentialJobId?: string;
     parallelJobId?: string;
+    forEachJobId?: string;
     requestTimeout: number;
     output: "text" | "json";
 }
@@ -120,6 +158,9 @@ interface CompareOptions extends CommonOptions {
     chart?: string;
     saveWorkload?: string;
     workloadFrom: JobKind;
+    dbuPerNodeHour?: number;
+    pricePerDbu?: number;
+    warehouseId?: string;
 }
 
 function addConnectionOptions(cmd: Command): Command {
@@ -134,7 +175,8 @@ function addConnectionOptions(cmd: Command): Command {
 function addJobIdOptions(cmd: Command): Command {
     return cmd
         .option("--sequential-job-id <id>", "id of the sequential job (default: stack output sequentialJobId, else found by name)")
-        .option("--parallel-job-id <id>", "id of the parallel job (default: stack output parallelJobId, else found by name)");
+        .option("--parallel-job-id <id>", "id of the parallel job (default: stack output parallelJobId, else found by name)")
+        .option("--for-each-job-id <id>", "id of the For each job (default: stack output forEachJobId, else found by name; left out when the stack has none)");
 }
 
 /** A Ctx holds what the commands share once the options are resolved. */
@@ -162,15 +204,21 @@ export async function main(argv: string[], partial: Partial<CliDeps> = {}): Prom
 
     /**
      * Resolves host, credential and job ids. `kinds` are the jobs whose ids are needed: from the
-     * flags, else the stack outputs, else found by the names the stack gives them.
+     * flags, else the stack outputs, else found by the names the stack gives them. `optional`
+     * jobs (the For each job, which a stack may not have) are left out when the stack's outputs
+     * have no id for them or, without outputs, no job has their name; with every needed id given
+     * as a flag, an optional job is included only when its id is given too.
      */
-    const resolve = async (opts: CommonOptions, kinds: readonly JobKind[]): Promise<Ctx> => {
+    const resolve = async (opts: CommonOptions, kinds: readonly JobKind[], optional: readonly JobKind[] = []): Promise<Ctx> => {
         const cfg = readConfigFile(env);
         let host = explicitHost(opts.host, opts.profile, env, cfg);
         const flagIds: Partial<Record<JobKind, number>> = {};
         if (opts.sequentialJobId !== undefined) flagIds.sequential = parseJobId(opts.sequentialJobId, "--sequential-job-id");
         if (opts.parallelJobId !== undefined) flagIds.parallel = parseJobId(opts.parallelJobId, "--parallel-job-id");
+        if (opts.forEachJobId !== undefined) flagIds["for-each"] = parseJobId(opts.forEachJobId, "--for-each-job-id");
         const missingIds = kinds.filter((k) => flagIds[k] === undefined);
+        // Optional jobs are looked for only where the needed ones are: in the stack, or by name.
+        const optionalKinds = optional.filter((k) => flagIds[k] !== undefined || (missingIds.length > 0 && !kinds.includes(k)));
 
         let outputs: StackOutputs | undefined;
         let stackError: Error | undefined;
@@ -206,16 +254,25 @@ export async function main(argv: string[], partial: Partial<CliDeps> = {}): Prom
         stderr.write(`Workspace ${host.host} (from ${host.source}), authenticating with the ${credential.description} (auth type ${credential.authType})\n`);
 
         const ids: Ctx["ids"] = {};
-        for (const kind of kinds) {
+        for (const kind of [...kinds, ...optionalKinds]) {
             const flag = `--${kind}-job-id`;
+            const output = jobIdOutput(kind);
+            const isOptional = !kinds.includes(kind);
             if (flagIds[kind] !== undefined) {
                 ids[kind] = { kind, id: flagIds[kind]!, source: flag };
-            } else if (outputs?.[`${kind}JobId`] !== undefined) {
-                ids[kind] = { kind, id: jobIdFromStack(outputs, kind), source: `stack '${opts.stack}' output '${kind}JobId'` };
+            } else if (outputs?.[output] !== undefined) {
+                ids[kind] = { kind, id: jobIdFromStack(outputs, kind), source: `stack '${opts.stack}' output '${output}'` };
+            } else if (isOptional && outputs) {
+                // The stack's outputs say which jobs it has: no forEachJobId, no For each job.
+                continue;
             } else {
                 const name = stackJobName(deps.project ?? projectName(), opts.stack, kind);
                 const why =
-                    stackError instanceof StackOutputsError ? stackError.reason : (stackError?.message ?? `stack '${opts.stack}' has no output '${kind}JobId'`);
+                    stackError instanceof StackOutputsError ? stackError.reason : (stackError?.message ?? `stack '${opts.stack}' has no output '${output}'`);
+                if (isOptional && (await client.listJobs({ name })).length === 0) {
+                    stderr.write(`No ${kind} job named '${name}': comparing without it (pass ${flag} if it has another name)\n`);
+                    continue;
+                }
                 let id: number;
                 try {
                     id = await findJobByName(client, name, flag);
@@ -232,7 +289,7 @@ export async function main(argv: string[], partial: Partial<CliDeps> = {}): Prom
     };
 
     const program = new Command("jobs")
-        .description("Run the stack's sequential and parallel Databricks jobs and compare their runtimes.")
+        .description("Run the stack's orchestration jobs (sequential, parallel, for-each) and compare their runtimes and compute.")
         .exitOverride()
         .configureOutput({ writeOut: (s) => stdout.write(s), writeErr: (s) => stderr.write(s) })
         .showHelpAfterError("(run with --help for usage)")
@@ -251,8 +308,12 @@ See docs/jobs-cli.md.`,
         addConnectionOptions(
             program
                 .command("run")
-                .description("trigger the jobs one after the other, follow each run, and print the orchestrator's summary")
-                .addOption(new Option("--job <which>", "which job to run").choices([...JOB_CHOICES]).default("both"))
+                .description("trigger the jobs one after the other, follow each run, and print the orchestrator's summary (for-each: its iterations)")
+                .addOption(
+                    new Option("--job <which>", "which job to run: all = every job the stack declares, both = sequential and parallel")
+                        .choices([...JOB_CHOICES])
+                        .default("all"),
+                )
                 .option("--job-id <id>", "run this job id instead of the stack's jobs")
                 .option("--param <key=value>", "job parameter override for the run (repeatable), e.g. --param max_workers=8", collect)
                 .option("--no-wait", "trigger and print the run URL without waiting for the run to end")
@@ -270,10 +331,10 @@ See docs/jobs-cli.md.`,
             if (cmd.getOptionValueSource("job") === "cli") throw new UsageError("--job and --job-id cannot be used together: --job-id runs that one job");
             targets = [{ id: parseJobId(opts.jobId, "--job-id"), source: "--job-id" }];
         } else {
-            const kinds: JobKind[] = opts.job === "both" ? ["sequential", "parallel"] : [opts.job];
-            if (!opts.wait && kinds.length > 1) {
+            const kinds: JobKind[] = opts.job === "all" || opts.job === "both" ? [...REQUIRED_JOB_KINDS] : [opts.job];
+            if (!opts.wait && (kinds.length > 1 || opts.job === "all")) {
                 throw new UsageError(
-                    "--no-wait with --job both would start both jobs at once on the shared cluster, and their times would not compare: add --job sequential or --job parallel",
+                    `--no-wait with --job ${opts.job} would start the jobs at once on the shared cluster, and their times would not compare: add --job sequential, parallel or for-each`,
                 );
             }
             targets = kinds.map((k) => ({ kind: k, id: 0, source: "" }));
@@ -281,8 +342,10 @@ See docs/jobs-cli.md.`,
         const ctx = await resolve(
             opts,
             targets.flatMap((t) => (t.kind ? [t.kind] : [])),
+            opts.job === "all" && opts.jobId === undefined ? ["for-each"] : [],
         );
         targets = targets.map((t) => (t.kind ? ctx.ids[t.kind]! : t));
+        if (ctx.ids["for-each"] && !targets.some((t) => t.kind === "for-each")) targets.push(ctx.ids["for-each"]);
         const json = opts.output === "json";
         const result = await runJobs(
             {
@@ -296,6 +359,7 @@ See docs/jobs-cli.md.`,
                 pollIntervalMs: deps.pollIntervalMs ?? opts.pollInterval * 1000,
                 waitTimeoutMs: opts.timeout,
                 onWaiting: deps.onWaiting,
+                clusterSizes: new Map(),
             },
             targets,
             opts.wait,
@@ -309,28 +373,65 @@ See docs/jobs-cli.md.`,
         addConnectionOptions(
             program
                 .command("compare")
-                .description("compare the last N completed runs of both jobs: durations, time split, success rate, per-worker times, speedup")
+                .description(
+                    "compare the last N completed runs of every job the stack declares: durations, time split, success rate, per-worker times, compute, speedups",
+                )
                 .option("--last <n>", "how many completed runs of each job to compare", positiveInt("--last", 500), 5)
                 .addOption(new Option("--json", "the same as -o json").hideHelp())
                 .option("--chart <file>", "write a chart of the runs and per-worker times (.svg or .html)")
                 .option("--save-workload <file>", "write the per-worker median durations as a workload file for `npm run simulate -- --workload`")
                 .addOption(
                     new Option("--workload-from <job>", "which job's worker durations --save-workload uses")
-                        .choices(["sequential", "parallel"])
+                        .choices(["sequential", "parallel", "for-each"])
                         .default("sequential"),
+                )
+                .option(
+                    "--dbu-per-node-hour <n>",
+                    "DBUs one node of the clusters consumes per hour (of your VM size and compute type): adds DBUs to the compute table",
+                    nonNegativeNumber("--dbu-per-node-hour", "DBUs per node-hour"),
+                )
+                .option(
+                    "--price-per-dbu <n>",
+                    "price of one DBU (of your pricing tier), needs --dbu-per-node-hour: adds the cost to the compute table",
+                    nonNegativeNumber("--price-per-dbu", "the price of one DBU"),
+                )
+                .option(
+                    "--warehouse-id <id>",
+                    "SQL warehouse to read the DBUs billed for each job run from system.billing.usage (measured, for runs on jobs compute)",
+                    warehouseId,
                 ),
         ),
     ).action(async (opts: CompareOptions) => {
         if (opts.chart !== undefined) chartFormat(opts.chart);
+        if (opts.pricePerDbu !== undefined && opts.dbuPerNodeHour === undefined) {
+            throw new UsageError("--price-per-dbu needs --dbu-per-node-hour: the price is per DBU, and the DBUs come from the node-hours at that rate");
+        }
         const json = opts.output === "json" || opts.json === true;
-        const ctx = await resolve(opts, ["sequential", "parallel"]);
+        const ctx = await resolve(opts, REQUIRED_JOB_KINDS, ["for-each"]);
+        if (opts.workloadFrom && opts.saveWorkload !== undefined && !ctx.ids[opts.workloadFrom]) {
+            throw new UsageError(`--workload-from ${opts.workloadFrom}: the stack has no ${opts.workloadFrom} job; choose sequential or parallel`);
+        }
         const collected = [];
-        for (const kind of ["sequential", "parallel"] as const) {
+        const sizes: ClusterSizes = new Map();
+        for (const kind of JOB_KINDS.filter((k) => ctx.ids[k])) {
             const target = ctx.ids[kind]!;
             stderr.write(`Fetching the last ${opts.last} completed runs of ${kind} job ${target.id}...\n`);
-            collected.push(await collectJob(ctx.client, target, opts.last, { pageSize: deps.pageSize }));
+            collected.push(await collectJob(ctx.client, target, opts.last, { pageSize: deps.pageSize, sizes }));
         }
-        const report = buildCompareReport(ctx.host.host, opts.last, collected[0], collected[1]);
+        let billing: Billing | undefined;
+        if (opts.warehouseId !== undefined) {
+            stderr.write(`Reading the billed usage of these runs from system.billing.usage on SQL warehouse ${opts.warehouseId}...\n`);
+            const starts = collected.flatMap((j) => j.runs.map((r) => r.run.start_time ?? deps.now()));
+            const usage = await billedUsage(ctx.client, {
+                warehouseId: opts.warehouseId,
+                jobIds: collected.map((j) => j.jobId),
+                sinceMs: Math.min(...starts),
+                sleep: deps.sleep,
+            });
+            billing = { warehouseId: opts.warehouseId, usage };
+        }
+        const rates = { dbuPerNodeHour: opts.dbuPerNodeHour, pricePerDbu: opts.pricePerDbu };
+        const report = buildCompareReport(ctx.host.host, opts.last, collected, sizes, rates, billing);
         stdout.write(json ? `${JSON.stringify(compareToJson(report), null, 2)}\n` : `\n${formatCompare(report)}`);
         // With JSON, stdout holds only the JSON: the notes go to stderr.
         const notes = json ? stderr : stdout;

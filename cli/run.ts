@@ -9,6 +9,8 @@ import { ApiError, type JobsClient } from "./api";
 import { CliError, EXIT_OK, EXIT_RUN_FAILED, UsageError } from "./errors";
 import { formatDuration, formatElapsed, formatGoDuration, formatRatio, table } from "./format";
 import type { Progress, Writer } from "./progress";
+import { clusterUses, fetchClusterSizes, formatNodes, formatRange, runCost, type ClusterSizes, type RunCost } from "./cost";
+import { forEachTask, iterationCounts, summaryFromIterations } from "./forEach";
 import { runResult, runTiming } from "./stats";
 import { orchestrateTask, summaryFromOutput, type OrchestratorSummary } from "./summary";
 import type { JobKind } from "./stack";
@@ -35,6 +37,8 @@ export interface RunContext {
     waitTimeoutMs: number;
     /** Called with the run page URL while a run is being waited on (for the Ctrl-C message). */
     onWaiting?: (url: string | undefined) => void;
+    /** clusters/get answers, fetched once per cluster for the runs' node-hours. */
+    clusterSizes?: ClusterSizes;
 }
 
 export const TERMINAL_STATES = new Set(["TERMINATED", "SKIPPED", "INTERNAL_ERROR"]);
@@ -138,10 +142,45 @@ export interface SummaryResult {
     /** The orchestrate task's error text, when it failed. */
     error?: string;
     taskRunId?: number;
+    /** Where the summary came from: "runs/get-output of task orchestrate" or "iterations of For each task workers". */
+    source?: string;
+    /** The For each task's iteration counts (task_run_stats). */
+    counts?: string;
+    /** The task the summary or the error comes from. */
+    taskKey?: string;
+}
+
+/** For a For each job: runs/get of the For each task's run, its iterations as a summary. */
+async function fetchIterations(client: JobsClient, task: NonNullable<ReturnType<typeof forEachTask>>): Promise<SummaryResult> {
+    const where = `For each task ${task.task_key ?? ""}`.trim();
+    if (task.run_id === undefined) return { note: `the ${where} has no run id` };
+    if (!task.start_time || task.state?.life_cycle_state === "SKIPPED") {
+        return { note: `the ${where} did not run (${stateLabel(task)})`, taskRunId: task.run_id };
+    }
+    let taskRun: JobRun;
+    try {
+        taskRun = await client.getRun(task.run_id);
+    } catch (err) {
+        if (err instanceof ApiError && err.status !== 401 && err.status !== 403) {
+            return { note: `runs/get of task run ${task.run_id} failed: ${err.message}`, taskRunId: task.run_id };
+        }
+        throw err;
+    }
+    if (!taskRun.iterations?.length) return { note: `runs/get of the ${where} (run ${task.run_id}) lists no iterations`, taskRunId: task.run_id };
+    return {
+        summary: summaryFromIterations(task, taskRun),
+        taskRunId: task.run_id,
+        source: `iterations of the ${where}`,
+        taskKey: task.task_key,
+        counts: iterationCounts(task),
+        error: task.state?.result_state !== "SUCCESS" ? task.state?.state_message || undefined : undefined,
+    };
 }
 
 /** runs/get-output of the orchestrate task, and the summary in it. Never throws for a missing summary. */
 export async function fetchSummary(client: JobsClient, run: JobRun): Promise<SummaryResult> {
+    const loop = forEachTask(run);
+    if (loop) return fetchIterations(client, loop);
     const task = orchestrateTask(run);
     if (!task) return { note: "the run has no task 'orchestrate'" };
     if (task.run_id === undefined) return { note: "the orchestrate task has no run id" };
@@ -160,7 +199,7 @@ export async function fetchSummary(client: JobsClient, run: JobRun): Promise<Sum
     }
     const summary = summaryFromOutput(output);
     const error = output.error?.trim() || undefined;
-    if (summary) return { summary, error, taskRunId: task.run_id };
+    if (summary) return { summary, error, taskRunId: task.run_id, source: "runs/get-output of task orchestrate", taskKey: task.task_key };
     return {
         note: error ? "the orchestrate task failed without a summary" : "the orchestrate notebook's exit value is not a summary",
         error,
@@ -263,6 +302,8 @@ export interface RunOutcome {
     /** The job parameter overrides sent with run-now. */
     params: Record<string, string>;
     summary?: OrchestratorSummary;
+    /** Node-hours of the compute the run used (an estimate from the cluster sizes). */
+    cost?: RunCost;
 }
 
 /** Triggers one job and, when `wait`, follows it to the end (or the wait limit) and prints its summary. */
@@ -308,20 +349,35 @@ export async function runOne(ctx: RunContext, target: JobTarget, job: Job, wait:
     out.write(`\nRun ${run.run_id}: ${transitions} in ${formatDuration(duration)}\n`);
     const message = terminationMessage(run);
     if (result !== "SUCCESS" && message) out.write(`State message: ${message}\n`);
+    const sizes = ctx.clusterSizes ?? new Map();
+    const uses = clusterUses(run);
+    await fetchClusterSizes(client, uses, sizes);
+    const cost = runCost(uses, sizes, {});
+    if (cost.compute.length && cost.unknown.length === 0) {
+        out.write(
+            `Compute: ${formatNodes(uses, sizes)} nodes (${cost.compute.join(" and ")} compute), ${formatRange(cost.nodeHours, 3)} node-hours ` +
+                "(an estimate; `npm run jobs -- compare` adds DBUs and cost)\n",
+        );
+    }
 
     const found = await fetchSummary(client, run);
     if (found.summary) {
-        out.write(`\nOrchestrator summary (runs/get-output of task orchestrate, run ${found.taskRunId}):\n`);
-        out.write(`${prettySummary(found.summary)}\n\n`);
+        if (found.summary.mode === "for-each") {
+            // No orchestrator here: the iterations are the per-worker figures.
+            out.write(`\nFor each (${found.source}, run ${found.taskRunId}${found.counts ? `; ${found.counts}` : ""}):\n`);
+        } else {
+            out.write(`\nOrchestrator summary (${found.source}, run ${found.taskRunId}):\n`);
+            out.write(`${prettySummary(found.summary)}\n\n`);
+        }
         out.write(`${workerTable(found.summary)}\n`);
     } else {
         out.write(`\nNo orchestrator summary: ${found.note}.\n`);
     }
     if (found.error && result !== "SUCCESS") {
-        out.write(`\nError of task orchestrate:\n${errorExcerpt(found.error)}\n`);
+        out.write(`\nError of task ${found.taskKey ?? "orchestrate"}:\n${errorExcerpt(found.error)}\n`);
     }
     out.write("\n");
-    return { target, job, run, url, waited: true, timedOut: false, succeeded: result === "SUCCESS", params, summary: found.summary };
+    return { target, job, run, url, waited: true, timedOut: false, succeeded: result === "SUCCESS", params, summary: found.summary, cost };
 }
 
 /** The `Error:` line for a run that did not succeed: job, run, state and the termination message. */
@@ -364,37 +420,41 @@ export async function runJobs(ctx: RunContext, targets: readonly JobTarget[], wa
     if (outcomes.length > 1) {
         ctx.out.write(
             `${table(
-                ["Job", "Job id", "Run", "Result", "Duration", "Workers"],
+                ["Job", "Job id", "Run", "Result", "Duration", "Node-hours", "Workers"],
                 outcomes.map((o) => [
                     o.target.kind ?? "job",
                     o.target.id,
                     o.run.run_id,
                     o.timedOut ? `${lifeCycle(o.run)} (timed out)` : runResult(o.run),
                     formatDuration(runTiming(o.run).duration),
+                    o.cost?.compute.length && !o.cost.unknown.length ? formatRange(o.cost.nodeHours, 3) : "-",
                     o.summary ? `${o.summary.workers.filter((w) => w.status === "SUCCEEDED").length}/${o.summary.workers.length} succeeded` : "-",
                 ]),
-                ["left", "right", "right", "left", "right", "left"],
+                ["left", "right", "right", "left", "right", "right", "left"],
             )}\n`,
         );
-        const ratio = speedup(outcomes);
-        if (ratio !== undefined) {
+        for (const [kind, ratio] of Object.entries(speedups(outcomes))) {
             ctx.out.write(
-                `\nParallel/sequential speedup on this pair of runs: ${formatRatio(ratio)} ` +
-                    `(\`npm run jobs -- compare\` gives the spread over several runs).\n`,
+                `\n${kind[0].toUpperCase()}${kind.slice(1)}/sequential speedup on this pair of runs: ${formatRatio(ratio)} ` +
+                    `(\`npm run jobs -- compare\` gives the spread over several runs).`,
             );
         }
+        if (Object.keys(speedups(outcomes)).length) ctx.out.write("\n");
     }
     const failed = outcomes.filter((o) => !o.succeeded);
     for (const o of failed) ctx.err.write(`${failureLine(o, ctx.waitTimeoutMs)}\n`);
     return { exitCode: failed.length > 0 || outcomes.length < jobs.length ? EXIT_RUN_FAILED : EXIT_OK, outcomes };
 }
 
-/** Sequential over parallel duration, when both ran and succeeded. */
-export function speedup(outcomes: readonly RunOutcome[]): number | undefined {
+/** Sequential duration over each other strategy's, for those that ran and succeeded alongside a successful sequential run. */
+export function speedups(outcomes: readonly RunOutcome[]): Partial<Record<JobKind, number>> {
     const seq = outcomes.find((o) => o.target.kind === "sequential");
-    const par = outcomes.find((o) => o.target.kind === "parallel");
-    if (!seq?.succeeded || !par?.succeeded) return undefined;
-    return runTiming(seq.run).duration / runTiming(par.run).duration;
+    const result: Partial<Record<JobKind, number>> = {};
+    if (!seq?.succeeded) return result;
+    for (const o of outcomes) {
+        if (o.target.kind && o.target.kind !== "sequential" && o.succeeded) result[o.target.kind] = runTiming(seq.run).duration / runTiming(o.run).duration;
+    }
+    return result;
 }
 
 /** The `run -o json` document: one entry per triggered run, the full runs/get answer included. */
@@ -412,10 +472,12 @@ export function runsToJson(outcomes: readonly RunOutcome[]): unknown {
             result_state: o.waited && !o.timedOut ? runResult(o.run) : null,
             termination_message: terminationMessage(o.run) ?? null,
             duration_seconds: o.waited && !o.timedOut ? runTiming(o.run).duration : null,
+            node_hours: o.cost?.compute.length && !o.cost.unknown.length ? { min: o.cost.nodeHours.min, max: o.cost.nodeHours.max } : null,
             job_parameters: o.params,
             summary: o.summary ?? null,
             run: o.run,
         })),
-        speedup: speedup(outcomes) ?? null,
+        /** Sequential over each other job's duration. */
+        speedups: speedups(outcomes),
     };
 }

@@ -6,14 +6,24 @@ import { execFile } from "node:child_process";
 import { CliError, UsageError } from "./errors";
 import type { Env } from "./config";
 
-export type JobKind = "sequential" | "parallel";
-export const JOB_KINDS: readonly JobKind[] = ["sequential", "parallel"];
+/** The orchestration strategies: the two notebook orchestrators and the optional Databricks-native For each job. */
+export type JobKind = "sequential" | "parallel" | "for-each";
+export const JOB_KINDS: readonly JobKind[] = ["sequential", "parallel", "for-each"];
+/** The stack always declares these; the For each job only when the stack enables it. */
+export const REQUIRED_JOB_KINDS: readonly JobKind[] = ["sequential", "parallel"];
+
+/** The stack output that holds the id of the job of `kind`: sequentialJobId, parallelJobId, forEachJobId. */
+export function jobIdOutput(kind: JobKind): "sequentialJobId" | "parallelJobId" | "forEachJobId" {
+    return kind === "for-each" ? "forEachJobId" : kind === "sequential" ? "sequentialJobId" : "parallelJobId";
+}
 
 export interface StackOutputs {
     stack: string;
     workspaceUrl?: string;
     sequentialJobId?: string;
     parallelJobId?: string;
+    /** Only when the stack has the optional For each job. */
+    forEachJobId?: string;
     sequentialJobUrl?: string;
     parallelJobUrl?: string;
 }
@@ -21,7 +31,8 @@ export interface StackOutputs {
 /** Returns the parsed JSON of `pulumi stack output --json` for a stack. */
 export type StackReader = (stack: string) => Promise<unknown>;
 
-const FALLBACK_HINT = "pass the job ids with --sequential-job-id/--parallel-job-id (or --job-id for run) and the workspace with --host or DATABRICKS_HOST";
+const FALLBACK_HINT =
+    "pass the job ids with --sequential-job-id/--parallel-job-id/--for-each-job-id (or --job-id for run) and the workspace with --host or DATABRICKS_HOST";
 
 /** The stack's outputs cannot be had; `reason` says why, the message also what to do instead. */
 export class StackOutputsError extends CliError {
@@ -89,6 +100,7 @@ export async function loadStackOutputs(stack: string, reader: StackReader): Prom
         workspaceUrl: str("workspaceUrl"),
         sequentialJobId: str("sequentialJobId"),
         parallelJobId: str("parallelJobId"),
+        forEachJobId: str("forEachJobId"),
         sequentialJobUrl: str("sequentialJobUrl"),
         parallelJobUrl: str("parallelJobUrl"),
     };
@@ -105,7 +117,7 @@ export function parseJobId(value: string, source: string): number {
 
 /** The id of one job from the stack outputs; throws naming the missing output. */
 export function jobIdFromStack(outputs: StackOutputs, kind: JobKind): number {
-    const key = kind === "sequential" ? "sequentialJobId" : "parallelJobId";
+    const key = jobIdOutput(kind);
     const value = outputs[key];
     if (value === undefined) {
         throw new CliError(`stack '${outputs.stack}' has no output '${key}'; deploy the stack, or pass --${kind}-job-id`);

@@ -40,9 +40,46 @@ export interface RunTask extends RunTimes {
     attempt_number?: number;
     run_page_url?: string;
     depends_on?: { task_key: string }[];
-    notebook_task?: { notebook_path?: string };
+    notebook_task?: { notebook_path?: string; base_parameters?: Record<string, string> };
     existing_cluster_id?: string;
     job_cluster_key?: string;
+    /** A cluster created for this task alone (jobs compute). */
+    new_cluster?: ClusterSpec;
+    /** A For each task: its nested task and, in runs/get and runs/list, its iteration counts (RunForEachTask). */
+    for_each_task?: RunForEachTask;
+}
+
+/**
+ * Jobs API 2.2 RunForEachTask: `stats.task_run_stats` counts the iterations
+ * (ForEachTaskTaskRunStats, databricks-sdk jobs.py); the iterations themselves are the
+ * `iterations` of runs/get called with the For each task's run id.
+ */
+export interface RunForEachTask {
+    inputs?: string;
+    concurrency?: number;
+    task?: { task_key?: string; notebook_task?: { notebook_path?: string; base_parameters?: Record<string, string> } };
+    stats?: {
+        task_run_stats?: {
+            total_iterations?: number;
+            scheduled_iterations?: number;
+            active_iterations?: number;
+            completed_iterations?: number;
+            succeeded_iterations?: number;
+            failed_iterations?: number;
+        };
+        error_message_stats?: { error_message?: string; count?: number; termination_category?: string }[];
+    };
+}
+
+/** The size of a cluster (Clusters API 2.1 ClusterSpec / clusters/get): a fixed size or an autoscale range. */
+export interface ClusterSpec {
+    cluster_id?: string;
+    cluster_name?: string;
+    num_workers?: number;
+    autoscale?: { min_workers?: number; max_workers?: number };
+    node_type_id?: string;
+    spark_version?: string;
+    state?: string;
 }
 
 export interface JobRun extends RunTimes {
@@ -54,6 +91,10 @@ export interface JobRun extends RunTimes {
     run_type?: string;
     trigger?: string;
     tasks?: RunTask[];
+    /** runs/get of a For each task's run id: one entry per iteration, in input order. */
+    iterations?: RunTask[];
+    /** The job clusters the run's tasks used (job_cluster_key), with their new_cluster spec. */
+    job_clusters?: { job_cluster_key: string; new_cluster?: ClusterSpec }[];
     /** The job parameters the run used: [{name, default, value}]. */
     job_parameters?: (JobParameter & { value?: string })[];
     next_page_token?: string;

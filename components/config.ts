@@ -93,6 +93,8 @@ export interface ScheduleConfig {
 export interface JobsConfig {
     readonly sequentialSchedule: ScheduleConfig;
     readonly parallelSchedule: ScheduleConfig;
+    /** The third, optional job: a For each task over the workers (Databricks-native fan-out); undefined when forEachJob is false. */
+    readonly forEach?: { readonly schedule: ScheduleConfig };
     readonly timeoutSeconds: number;
     readonly notificationEmails: readonly string[];
 }
@@ -253,6 +255,8 @@ export const CONFIG_DEFAULTS = {
     historyRuns: 5,
     sequentialSchedule: "0 0 2 * * ?",
     parallelSchedule: "0 0 4 * * ?",
+    forEachJob: false,
+    forEachSchedule: "0 0 6 * * ?",
     scheduleTimezone: "UTC",
     jobTimeoutSeconds: 7200,
     vaultNamePrefix: "kv-nbo",
@@ -550,30 +554,33 @@ const SCHEDULE_CHECK_YEARS = 4;
  * next SCHEDULE_CHECK_YEARS calendar years in the schedules' time zone. The asynchronous dispatcher is
  * left out: it runs every few minutes by design and holds one execution context for seconds.
  */
-function checkSchedulesApart(r: Reader, sequential: ScheduleConfig, parallel: ScheduleConfig, timeoutSeconds: number): void {
+function checkSchedulesApart(r: Reader, firstKey: string, first: ScheduleConfig, secondKey: string, second: ScheduleConfig, timeoutSeconds: number): void {
     const year = new Date().getUTCFullYear();
     const overlap = firstScheduleOverlap(
-        { expression: sequential.quartzCronExpression, timeZone: sequential.timezoneId },
-        { expression: parallel.quartzCronExpression, timeZone: parallel.timezoneId },
+        { expression: first.quartzCronExpression, timeZone: first.timezoneId },
+        { expression: second.quartzCronExpression, timeZone: second.timezoneId },
         timeoutSeconds,
         Date.UTC(year, 0, 1),
         Date.UTC(year + SCHEDULE_CHECK_YEARS, 0, 1),
     );
     if (overlap) {
         const local = (instant: number) =>
-            new Intl.DateTimeFormat("sv-SE", { timeZone: parallel.timezoneId, dateStyle: "short", timeStyle: "short" }).format(instant);
+            new Intl.DateTimeFormat("sv-SE", { timeZone: second.timezoneId, dateStyle: "short", timeStyle: "short" }).format(instant);
         const minutes = Math.round((overlap.second - overlap.first) / 60_000);
         r.problem(
-            "parallelSchedule",
-            `fire times at least jobTimeoutSeconds (${timeoutSeconds} s) away from every fire time of sequentialSchedule ` +
-                `(${JSON.stringify(sequential.quartzCronExpression)}), so that the two jobs never share the cluster; ` +
-                `runs could start at ${local(overlap.first)} and ${local(overlap.second)} (${parallel.timezoneId}), ${minutes} minutes apart`,
-            parallel.quartzCronExpression,
+            secondKey,
+            `fire times at least jobTimeoutSeconds (${timeoutSeconds} s) away from every fire time of ${firstKey} ` +
+                `(${JSON.stringify(first.quartzCronExpression)}), so that the two jobs never share the cluster; ` +
+                `runs could start at ${local(overlap.first)} and ${local(overlap.second)} (${second.timezoneId}), ${minutes} minutes apart`,
+            second.quartzCronExpression,
         );
     }
 }
 
-function readJobs(r: Reader, production: boolean, notebookTimeoutSeconds: number, computeMode: ComputeMode): JobsConfig {
+/** A For each task's largest `concurrency` (Jobs API: "maximum allowed is 100"). */
+export const FOR_EACH_CONCURRENCY_LIMIT = 100;
+
+function readJobs(r: Reader, production: boolean, notebookTimeoutSeconds: number, maxWorkers: number, computeMode: ComputeMode): JobsConfig {
     const timezoneId = r.string("scheduleTimezone", CONFIG_DEFAULTS.scheduleTimezone);
     if (!isKnownTimezone(timezoneId)) {
         r.problem("scheduleTimezone", "a Java/IANA time zone id such as UTC or Europe/Amsterdam");
@@ -598,11 +605,37 @@ function readJobs(r: Reader, production: boolean, notebookTimeoutSeconds: number
     }
     const sequentialSchedule = readSchedule(r, "sequentialSchedule", CONFIG_DEFAULTS.sequentialSchedule, timezoneId, paused);
     const parallelSchedule = readSchedule(r, "parallelSchedule", CONFIG_DEFAULTS.parallelSchedule, timezoneId, paused);
-    const schedulesValid = ["sequentialSchedule", "parallelSchedule", "scheduleTimezone"].every((key) => !r.problems.some((p) => p.key === r.fullKey(key)));
-    if (computeMode === "shared" && schedulesValid) {
-        checkSchedulesApart(r, sequentialSchedule, parallelSchedule, timeoutSeconds);
+    const forEachEnabled = r.boolean("forEachJob", CONFIG_DEFAULTS.forEachJob);
+    const schedules: [string, ScheduleConfig][] = [
+        ["sequentialSchedule", sequentialSchedule],
+        ["parallelSchedule", parallelSchedule],
+    ];
+    if (forEachEnabled) {
+        schedules.push(["forEachSchedule", readSchedule(r, "forEachSchedule", CONFIG_DEFAULTS.forEachSchedule, timezoneId, paused)]);
+        if (maxWorkers > FOR_EACH_CONCURRENCY_LIMIT) {
+            r.problem(
+                "maxWorkers",
+                `at most ${FOR_EACH_CONCURRENCY_LIMIT} when forEachJob is true (a For each task runs at most ${FOR_EACH_CONCURRENCY_LIMIT} iterations at a time)`,
+                String(maxWorkers),
+            );
+        }
     }
-    return { sequentialSchedule, parallelSchedule, timeoutSeconds, notificationEmails: emails };
+    const schedulesValid = [...schedules.map(([key]) => key), "scheduleTimezone"].every((key) => !r.problems.some((p) => p.key === r.fullKey(key)));
+    if (computeMode === "shared" && schedulesValid) {
+        // Every pair: on the shared cluster no two jobs may run at once.
+        for (let second = 1; second < schedules.length; second++) {
+            for (let first = 0; first < second; first++) {
+                checkSchedulesApart(r, schedules[first][0], schedules[first][1], schedules[second][0], schedules[second][1], timeoutSeconds);
+            }
+        }
+    }
+    return {
+        sequentialSchedule,
+        parallelSchedule,
+        ...(forEachEnabled ? { forEach: { schedule: schedules[2][1] } } : {}),
+        timeoutSeconds,
+        notificationEmails: emails,
+    };
 }
 
 function isKnownTimezone(zone: string): boolean {
@@ -828,7 +861,7 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
     const location = r.string("location", CONFIG_DEFAULTS.location);
     const orchestration = readOrchestration(r);
     const compute = readCompute(r, names.tags, catalog);
-    const jobs = readJobs(r, production, orchestration.notebookTimeoutSeconds, compute.mode);
+    const jobs = readJobs(r, production, orchestration.notebookTimeoutSeconds, orchestration.maxWorkers, compute.mode);
     const config: Omit<StackConfig, "notices"> = {
         names,
         mode,

@@ -10,8 +10,8 @@ export interface NotebookJobArgs {
     readonly description: pulumi.Input<string>;
     /** The setup notebook, run as task `setup` before the main task; omitted when another job's setup creates the tables. */
     readonly setup?: { readonly notebookPath: pulumi.Input<string>; readonly parameters: pulumi.Input<Record<string, pulumi.Input<string>>> };
-    /** The job's main notebook task. */
-    readonly task: { readonly key: string; readonly notebookPath: pulumi.Input<string> };
+    /** The job's main task: one notebook, or a For each task running a notebook once per input. */
+    readonly task: NotebookTaskSpec | ForEachTaskSpec;
     /** Job parameters (name to default); they reach the notebooks' widgets and can be changed per run. */
     readonly parameters: Readonly<Record<string, string>>;
     readonly compute: TaskCompute;
@@ -25,6 +25,56 @@ export interface NotebookJobArgs {
     readonly tags: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
+export interface NotebookTaskSpec {
+    readonly key: string;
+    readonly notebookPath: pulumi.Input<string>;
+}
+
+/**
+ * A For each task: the nested notebook task runs once per element of `inputs`, at most `concurrency`
+ * at a time; each iteration is a task run of its own with its own retries. Only the nested task's
+ * parameters can take the element (`{{input}}`), not its notebook path.
+ */
+export interface ForEachTaskSpec {
+    readonly key: string;
+    readonly forEach: {
+        readonly inputs: readonly string[];
+        readonly concurrency: number;
+        readonly nestedTaskKey: string;
+        readonly notebookPath: pulumi.Input<string>;
+        readonly baseParameters: Readonly<Record<string, pulumi.Input<string>>>;
+        readonly maxRetries: number;
+        readonly retryIntervalSeconds: number;
+        readonly timeoutSeconds: number;
+    };
+}
+
+/** The job's main task in the API's form; a For each task's compute is its nested task's. */
+export function mainTask(spec: NotebookTaskSpec | ForEachTaskSpec, compute: TaskCompute, dependsOnSetup: boolean): databricks.types.input.JobTask {
+    const dependsOns = dependsOnSetup ? [{ taskKey: SETUP_TASK_KEY }] : undefined;
+    if ("notebookPath" in spec) {
+        return { taskKey: spec.key, dependsOns, notebookTask: { notebookPath: spec.notebookPath, source: "WORKSPACE" }, ...compute.task };
+    }
+    const each = spec.forEach;
+    return {
+        taskKey: spec.key,
+        dependsOns,
+        forEachTask: {
+            inputs: JSON.stringify(each.inputs),
+            concurrency: each.concurrency,
+            task: {
+                taskKey: each.nestedTaskKey,
+                notebookTask: { notebookPath: each.notebookPath, baseParameters: { ...each.baseParameters }, source: "WORKSPACE" },
+                maxRetries: each.maxRetries,
+                minRetryIntervalMillis: each.retryIntervalSeconds * 1000,
+                retryOnTimeout: each.maxRetries > 0,
+                timeoutSeconds: each.timeoutSeconds,
+                ...compute.task,
+            },
+        },
+    };
+}
+
 /** The job's parameters in the API's form, sorted by name for stable diffs. */
 export function jobParameters(parameters: Readonly<Record<string, string>>): { name: string; default: string }[] {
     return Object.keys(parameters)
@@ -33,7 +83,7 @@ export function jobParameters(parameters: Readonly<Record<string, string>>): { n
 }
 
 /**
- * A job that runs one notebook, after the setup notebook when it has one (task `setup` creates the
+ * A job that runs one notebook (or one notebook per input of a For each task), after the setup notebook when it has one (task `setup` creates the
  * tables and sample data). Runs beyond `maxConcurrentRuns` queue rather than being skipped; every run
  * has a timeout, a duration warning at 80% of it and failure e-mails.
  */
@@ -49,14 +99,7 @@ export class NotebookJob extends pulumi.ComponentResource {
         }
 
         const emails = args.notificationEmails.length > 0 ? [...args.notificationEmails] : undefined;
-        const tasks: databricks.types.input.JobTask[] = [
-            {
-                taskKey: args.task.key,
-                dependsOns: args.setup ? [{ taskKey: SETUP_TASK_KEY }] : undefined,
-                notebookTask: { notebookPath: args.task.notebookPath, source: "WORKSPACE" },
-                ...args.compute.task,
-            },
-        ];
+        const tasks: databricks.types.input.JobTask[] = [mainTask(args.task, args.compute, args.setup !== undefined)];
         if (args.setup) {
             tasks.push({
                 taskKey: SETUP_TASK_KEY,

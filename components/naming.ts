@@ -9,7 +9,7 @@ export const VAULT_SUFFIX_LENGTH = 4;
 export const VAULT_NAME_MAX_LENGTH = 24;
 
 /** The orchestration jobs, and the asynchronous fan-out's dispatcher, its safety net and one job per worker (`async-<worker>`). */
-export type JobKind = "sequential" | "parallel" | "async-dispatcher" | "async-safety-net" | `async-${string}`;
+export type JobKind = "sequential" | "parallel" | "for-each" | "async-dispatcher" | "async-safety-net" | `async-${string}`;
 
 export interface EnvironmentNames {
     readonly project: string;

@@ -1,6 +1,14 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
-import { OrchestratedWorker, OrchestratorKind, OrchestratorSettings, readNotebook, renderOrchestrator, STATIC_NOTEBOOKS } from "./render";
+import {
+    FOR_EACH_ENTRY_NOTEBOOK,
+    OrchestratedWorker,
+    OrchestratorKind,
+    OrchestratorSettings,
+    readNotebook,
+    renderOrchestrator,
+    STATIC_NOTEBOOKS,
+} from "./render";
 import { WORKERS } from "./workers";
 
 export interface EtlNotebooksArgs {
@@ -12,6 +20,8 @@ export interface EtlNotebooksArgs {
     readonly orchestration: Omit<OrchestratorSettings, "workers">;
     /** Expected seconds per worker, for longest-first dispatch before the run log has history. */
     readonly expectedSeconds: Readonly<Record<string, number>>;
+    /** Upload the For each job's entry notebook (forEachJob). */
+    readonly forEachEntry: boolean;
 }
 
 /** Uploads a Python notebook source to `<folder>/<relativePath>`, named from the component and the path. */
@@ -46,6 +56,8 @@ export class EtlNotebooks extends pulumi.ComponentResource {
     /** The workers as the orchestrators call them: deployed paths and arguments. */
     public readonly workers: pulumi.Output<OrchestratedWorker[]>;
     public readonly orchestratorPaths: Record<OrchestratorKind, pulumi.Output<string>>;
+    /** The For each job's nested-task notebook, when uploaded. */
+    public readonly forEachEntryPath?: pulumi.Output<string>;
 
     constructor(name: string, args: EtlNotebooksArgs, opts?: pulumi.ComponentResourceOptions) {
         super("orchestration:notebooks:EtlNotebooks", name, {}, opts);
@@ -76,6 +88,9 @@ export class EtlNotebooks extends pulumi.ComponentResource {
             ).path;
         this.orchestratorPaths = { sequential: orchestrator("sequential"), parallel: orchestrator("parallel") };
         this.setupPath = this.notebooks["setup"].path;
+        if (args.forEachEntry) {
+            this.forEachEntryPath = upload(FOR_EACH_ENTRY_NOTEBOOK, readNotebook(FOR_EACH_ENTRY_NOTEBOOK)).path;
+        }
 
         this.registerOutputs({
             folder: this.folder.path,

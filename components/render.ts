@@ -19,6 +19,9 @@ export interface NotebookSource {
 /** Notebooks uploaded as they are in notebooks/: shared libraries, setup and the workers. */
 export const STATIC_NOTEBOOKS: readonly string[] = ["lib/etl", "lib/orchestration", "setup", ...WORKERS.map((w) => w.source.replace(/\.py$/, ""))];
 
+/** The For each job's nested-task notebook: runs the worker named by its `worker` parameter (uploaded only with forEachJob). */
+export const FOR_EACH_ENTRY_NOTEBOOK = "for_each/worker";
+
 export function readNotebook(relativePath: string): string {
     return fs.readFileSync(path.join(NOTEBOOKS_DIR, `${relativePath}.py`), "utf8");
 }
@@ -211,7 +214,7 @@ export function renderDispatcher(settings: DispatcherSettings): string {
 /** Every notebook the stack uploads, orchestrators rendered with the given settings. */
 export function allNotebooks(settings: OrchestratorSettings): NotebookSource[] {
     return [
-        ...STATIC_NOTEBOOKS.map((relativePath) => ({ relativePath, source: readNotebook(relativePath) })),
+        ...[...STATIC_NOTEBOOKS, FOR_EACH_ENTRY_NOTEBOOK].map((relativePath) => ({ relativePath, source: readNotebook(relativePath) })),
         ...(["sequential", "parallel"] as const).map((kind) => ({ relativePath: `orchestrators/${kind}`, source: renderOrchestrator(kind, settings) })),
     ];
 }

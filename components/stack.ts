@@ -88,6 +88,7 @@ export function orchestrationStack(config: StackConfig) {
                 historyRuns: orchestration.historyRuns,
             },
             expectedSeconds: orchestration.expectedSeconds,
+            forEachEntry: jobs.forEach !== undefined,
         },
         inWorkspace,
     );
@@ -134,6 +135,41 @@ export function orchestrationStack(config: StackConfig) {
         max_workers: String(orchestration.maxWorkers),
     });
 
+    // The Databricks-native strategy beside the two orchestrators: a For each task over the workers,
+    // maxWorkers at a time, each iteration one task run of the entry notebook on the same compute.
+    const forEach =
+        jobs.forEach && notebooks.forEachEntryPath
+            ? new NotebookJob(
+                  `${names.prefix}-for-each`,
+                  {
+                      jobName: names.jobName("for-each"),
+                      description: "Runs the four ETL workers as the iterations of a For each task, maxWorkers at a time, each retried by the job.",
+                      setup: { notebookPath: notebooks.setupPath, parameters: setupParameters },
+                      task: {
+                          key: "for_each_worker",
+                          forEach: {
+                              inputs: WORKERS.map((worker) => worker.name),
+                              concurrency: orchestration.maxWorkers,
+                              nestedTaskKey: "worker",
+                              notebookPath: notebooks.forEachEntryPath,
+                              baseParameters: { ...workerArguments, worker: "{{input}}", orchestration_mode: "for_each" },
+                              maxRetries: orchestration.maxRetries,
+                              retryIntervalSeconds: orchestration.retryBackoffSeconds,
+                              timeoutSeconds: orchestration.notebookTimeoutSeconds,
+                          },
+                      },
+                      parameters: { run_id: runParameters.run_id },
+                      compute: compute.taskCompute,
+                      schedule: jobs.forEach.schedule,
+                      maxConcurrentRuns: 1,
+                      timeoutSeconds: jobs.timeoutSeconds,
+                      notificationEmails: jobs.notificationEmails,
+                      tags,
+                  },
+                  inWorkspace,
+              )
+            : undefined;
+
     const tableName = (name: string) => ({ name: table(name), quoted: qualifiedTable(data.catalog, data.schema, name, true) });
     const asyncFanOut = fanOut.enabled
         ? new AsyncFanOut(
@@ -173,6 +209,7 @@ export function orchestrationStack(config: StackConfig) {
         sequentialJobUrl: sequential.url,
         parallelJobId: parallel.jobId,
         parallelJobUrl: parallel.url,
+        ...(forEach ? { forEachJobId: forEach.jobId, forEachJobUrl: forEach.url } : {}),
         ...(compute.cluster ? { clusterId: compute.cluster.id, clusterUrl: compute.cluster.url } : {}),
         computeMode: config.compute.mode,
         notebookUrls,

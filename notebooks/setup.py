@@ -74,18 +74,22 @@ spark.sql(
     COMMENT 'Appended by every worker run (recorded_by worker: its own SQL time in duration_seconds) and by the orchestrators for every dbutils.notebook.run attempt (recorded_by orchestrator: its wall time in wall_seconds, start-up included)'
     """
 )
-# Columns added since the first version of the run log, added to an existing table in place.
-RUN_LOG_ADDED_COLUMNS = [("wall_seconds", "DOUBLE"), ("recorded_by", "STRING")]
-run_log_columns = {row["col_name"] for row in spark.sql(f"DESCRIBE TABLE {run_log_table}").collect()}
-missing_run_log_columns = [f"{name} {kind}" for name, kind in RUN_LOG_ADDED_COLUMNS if name not in run_log_columns]
-if run_log_columns and missing_run_log_columns:
-    spark.sql(f"ALTER TABLE {run_log_table} ADD COLUMNS ({', '.join(missing_run_log_columns)})")
-    print(f"Added {', '.join(missing_run_log_columns)} to {run_log_table}")
+
+
+def add_missing_columns(table, added_columns):
+    """Adds to an existing table, in place, the columns a later version of this notebook declares for it."""
+    existing_columns = {row["col_name"] for row in spark.sql(f"DESCRIBE TABLE {table}").collect()}
+    missing_columns = [f"{name} {kind}" for name, kind in added_columns if name not in existing_columns]
+    if existing_columns and missing_columns:
+        spark.sql(f"ALTER TABLE {table} ADD COLUMNS ({', '.join(missing_columns)})")
+        print(f"Added {', '.join(missing_columns)} to {table}")
+
+
+# Columns added since the first version of the run log.
+add_missing_columns(run_log_table, [("wall_seconds", "DOUBLE"), ("recorded_by", "STRING")])
 
 state_table = table_name(widget("state_table")) if widget("state_table") else None
 lease_table = table_name(widget("lease_table")) if widget("lease_table") else None
-# Columns added since the first version of the state table, added to an existing table in place.
-STATE_TABLE_ADDED_COLUMNS = [("submission_token", "STRING"), ("submitted_at", "TIMESTAMP")]
 if state_table:
     spark.sql(
         f"""
@@ -105,11 +109,8 @@ if state_table:
         COMMENT 'Work for the asynchronous fan-out: producers INSERT PENDING entries, the dispatcher runs them'
         """
     )
-    existing_columns = {row["col_name"] for row in spark.sql(f"DESCRIBE TABLE {state_table}").collect()}
-    missing_columns = [f"{name} {kind}" for name, kind in STATE_TABLE_ADDED_COLUMNS if name not in existing_columns]
-    if existing_columns and missing_columns:
-        spark.sql(f"ALTER TABLE {state_table} ADD COLUMNS ({', '.join(missing_columns)})")
-        print(f"Added {', '.join(missing_columns)} to {state_table}")
+    # Columns added since the first version of the state table.
+    add_missing_columns(state_table, [("submission_token", "STRING"), ("submitted_at", "TIMESTAMP")])
 if lease_table:
     spark.sql(
         f"""

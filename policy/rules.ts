@@ -142,6 +142,27 @@ export function autoterminationViolations(cluster: Props, maxMinutes = DEFAULT_M
     return [];
 }
 
+/**
+ * A job's tasks with the tasks nested in For each tasks (`forEachTask.task`), which run on their own
+ * compute with their own parameters; a nested task's key is shown as `<for each task>/<nested task>`.
+ */
+export function jobTasks(job: Props): { key: string; task: Props }[] {
+    const tasks: { key: string; task: Props }[] = [];
+    asArray(job.tasks).forEach((task, index) => {
+        const record = asRecord(task);
+        if (!record) {
+            return;
+        }
+        const key = nameOr(record.taskKey, index);
+        tasks.push({ key, task: record });
+        const nested = asRecord(asRecord(record.forEachTask)?.task);
+        if (nested) {
+            tasks.push({ key: `${key}/${nameOr(nested.taskKey, 0)}`, task: nested });
+        }
+    });
+    return tasks;
+}
+
 /** The cluster specs a job declares: its job clusters and any task's new cluster, with where they are. */
 export function jobClusterSpecs(job: Props): { where: string; spec: Props }[] {
     const specs: { where: string; spec: Props }[] = [];
@@ -152,13 +173,12 @@ export function jobClusterSpecs(job: Props): { where: string; spec: Props }[] {
             specs.push({ where: `job cluster '${nameOr(record?.jobClusterKey, index)}'`, spec });
         }
     });
-    asArray(job.tasks).forEach((task, index) => {
-        const record = asRecord(task);
-        const spec = asRecord(record?.newCluster);
+    for (const { key, task } of jobTasks(job)) {
+        const spec = asRecord(task.newCluster);
         if (spec) {
-            specs.push({ where: `new cluster of task '${nameOr(record?.taskKey, index)}'`, spec });
+            specs.push({ where: `new cluster of task '${key}'`, spec });
         }
-    });
+    }
     return specs;
 }
 
@@ -210,11 +230,10 @@ export function concurrencyViolations(job: Props, limits: ConcurrencyLimits = DE
     if (runs === UNKNOWN) {
         return [];
     }
-    const tasks = Array.isArray(job.tasks) ? (job.tasks as unknown[]) : [];
     const startsByItself = [job.schedule, job.trigger, job.continuous].some((start) => start !== undefined && start !== null);
     const [limit, why] = startsByItself
         ? [limits.scheduled, "a scheduled, triggered or continuous job's runs must not overlap"]
-        : tasks.some((task) => asRecord(task)?.existingClusterId !== undefined)
+        : jobTasks(job).some(({ task }) => task.existingClusterId !== undefined)
           ? [limits.onSharedCluster, "each run holds one of the all-purpose cluster's execution contexts"]
           : [limits.other, "the workspace runs at most 1000 task runs at once"];
     if (typeof runs !== "number" || !Number.isInteger(runs) || runs < 1 || runs > limit) {
@@ -467,10 +486,8 @@ export function jobSecretViolations(job: Props): string[] {
             parameterViolations.push(`job parameter '${name}' has a literal default: pass secrets with dbutils.secrets.get in the notebook, not as parameters`);
         }
     }
-    asArray(job.tasks).forEach((task, index) => {
-        const record = asRecord(task);
-        const key = nameOr(record?.taskKey, index);
-        const base = asRecord(asRecord(record?.notebookTask)?.baseParameters);
+    for (const { key, task } of jobTasks(job)) {
+        const base = asRecord(asRecord(task.notebookTask)?.baseParameters);
         for (const [name, value] of Object.entries(base ?? {})) {
             if (isSensitiveParameterName(name) && typeof value === "string" && value !== "" && !isSecretReference(value)) {
                 parameterViolations.push(
@@ -478,7 +495,7 @@ export function jobSecretViolations(job: Props): string[] {
                 );
             }
         }
-    });
+    }
     return [...parameterViolations, ...jobClusterSpecs(job).flatMap(({ where, spec }) => sparkSettingViolations(spec, where)), ...valueViolations(job, "job")];
 }
 

@@ -134,7 +134,7 @@ describe("jobs: API client (cli/api.ts) against a local Jobs API 2.2 server", ()
     it("lists jobs across pages (jobs/list next_page_token) and filters by exact name, case-insensitively", async () => {
         await start();
         const all = await client().listJobs({ pageSize: 3 });
-        expect(all.map((j) => j.job_id)).to.deep.equal([123, 456, 611, 612, 705, 706, 801, 802, 901, 902]);
+        expect(all.map((j) => j.job_id)).to.deep.equal([123, 456, 611, 612, 705, 706, 789, 801, 802, 901, 902]);
         const lists = ws.calls.filter((c) => c.path === "/api/2.2/jobs/list");
         expect(lists.map((c) => c.query.limit)).to.deep.equal(["3", "3", "3", "3"]);
         expect(lists[1].query.page_token).to.be.a("string").that.is.not.empty;

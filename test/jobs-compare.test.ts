@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { expect } from "chai";
 import { parseWorkload } from "../cli/workload";
-import { startFakeWorkspace, throttled, type FakeWorkspace, type FakeWorkspaceOptions } from "./fixtures/jobs/server";
+import { startFakeWorkspace, throttled, WAREHOUSE_ID, type FakeWorkspace, type FakeWorkspaceOptions } from "./fixtures/jobs/server";
 import { patEnv, runCli, stackOutputs, tempDir } from "./fixtures/jobs/harness";
 
 /*
@@ -30,6 +30,21 @@ import { patEnv, runCli, stackOutputs, tempDir } from "./fixtures/jobs/harness";
  *   Orchestrator: 138, 148, 128, 143 -> 140.5.
  *
  * Speedup: 421 / 163.5 = 2.5749; range 411/170 = 2.4176 to 433/152 = 2.8487; saved 257.5 s.
+ *
+ * For each job 789 (server.ts FOR_EACH_HISTORY), runs 3105 3104 3103 3102; 3102 FAILED -> 3/4.
+ *   Iteration i starts 22+i s after the run, the For each task ends 1 s after the last iteration:
+ *   3105 [112,131,126,82] -> last end 22+1+131 = 154 -> run 155 s; 3104 [115,138,124,84] -> 162;
+ *   3103 [109,129,121,80] -> 153. Median 155, min 153, max 162.
+ *   Workers (iterations, SUCCEEDED only): customer_totals 112,115,109,118 -> 113.5;
+ *   daily_sales 131,138,129,140 -> 134.5; product_sales 126,124,121 (failed in 3102) -> 124;
+ *   order_status 82,84,80,85 -> 83.  For each task (from 21 s): 134, 141, 132 -> 134.
+ *   Speedup 421/155 = 2.7161; range 411/162 = 2.537 to 433/153 = 2.830; saved 266 s.
+ *
+ * Compute: every task runs on the shared cluster, 2 workers + driver = 3 nodes (clusters/get).
+ *   Sequential runs span setup start to orchestrate end = run_duration: median 421 s ->
+ *   3 x 421 / 3600 = 0.35083 node-hours; parallel 3 x 163.5 / 3600 = 0.13625; for-each
+ *   3 x 155 / 3600 = 0.12917. At 0.75 DBU/node-hour and 0.55 per DBU: for-each 0.096875 DBU,
+ *   0.05328 in money.
  */
 
 describe("jobs compare (against a local Jobs API 2.2 server)", () => {
@@ -91,12 +106,14 @@ describe("jobs compare (against a local Jobs API 2.2 server)", () => {
             ["order_status", 85.5],
         ]);
 
-        expect(report.speedup).to.deep.equal({ median: 2.575, low: 2.418, high: 2.849, saved_seconds: 257.5 });
+        expect(report.speedups, "no forEachJobId output: the stack has no For each job").to.deep.equal({
+            parallel: { median: 2.575, low: 2.418, high: 2.849, saved_seconds: 257.5 },
+        });
+        expect(Object.keys(report.jobs)).to.deep.equal(["sequential", "parallel"]);
         expect(report.workers[0]).to.deep.equal({
             name: "customer_totals",
-            sequential_median_seconds: 94,
-            parallel_median_seconds: 118.5,
-            parallel_over_sequential: 1.261,
+            median_seconds: { sequential: 94, parallel: 118.5 },
+            over_sequential: { parallel: 1.261 },
         });
 
         // runs/list: one 429 + two pages for the sequential job, two pages for the parallel job.
@@ -106,6 +123,189 @@ describe("jobs compare (against a local Jobs API 2.2 server)", () => {
         expect(res.sleeps, "waited the Retry-After of the 429").to.include(1000);
         expect(ws.count("GET", "/runs/get")).to.equal(8);
         expect(ws.count("GET", "/runs/get-output")).to.equal(8);
+    });
+
+    describe("with the stack's optional For each job", () => {
+        const withForEach = () => ({ env: patEnv(ws), readStack: async () => stackOutputs(ws, { forEach: true }), pageSize: 3 });
+
+        it("-o json adds the for-each job, its iterations as workers, its speedup and every job's compute at the given rates", async () => {
+            await start();
+            const res = await runCli(["compare", "--last", "4", "-o", "json", "--dbu-per-node-hour", "0.75", "--price-per-dbu", "0.55"], withForEach());
+            expect(res.code, res.stderr).to.equal(0);
+            const report = JSON.parse(res.stdout);
+            expect(Object.keys(report.jobs)).to.deep.equal(["sequential", "parallel", "for-each"]);
+            const fe = report.jobs["for-each"];
+            expect(fe.job_id).to.equal(789);
+            expect(fe.succeeded).to.equal(3);
+            expect(fe.duration_seconds).to.deep.equal({ count: 3, median: 155, min: 153, max: 162 });
+            expect(fe.orchestrator_seconds).to.deep.equal({ count: 3, median: 134, min: 132, max: 141 });
+            expect(fe.workers).to.deep.equal([
+                { name: "customer_totals", count: 4, median: 113.5, min: 109, max: 118 },
+                { name: "daily_sales", count: 4, median: 134.5, min: 129, max: 140 },
+                { name: "product_sales", count: 3, median: 124, min: 121, max: 126 },
+                { name: "order_status", count: 4, median: 83, min: 80, max: 85 },
+            ]);
+            expect(report.speedups["for-each"]).to.deep.equal({ median: 2.716, low: 2.537, high: 2.83, saved_seconds: 266 });
+            expect(report.workers[0].over_sequential).to.deep.equal({ parallel: 1.261, "for-each": 1.207 });
+            expect(report.rates).to.deep.equal({ dbu_per_node_hour: 0.75, price_per_dbu: 0.55 });
+            expect(report.jobs.sequential.cost).to.deep.include({ nodes: "3", compute: ["all-purpose"], measured: false });
+            expect(report.jobs.sequential.cost.node_hours).to.deep.equal({ min: 0.3508, max: 0.3508 });
+            // 3 x 163.5 / 3600 = 0.13625, which is 0.136249... in binary floating point.
+            expect(report.jobs.parallel.cost.node_hours).to.deep.equal({ min: 0.1362, max: 0.1362 });
+            expect(fe.cost).to.deep.equal({
+                nodes: "3",
+                compute: ["all-purpose"],
+                node_hours: { min: 0.1292, max: 0.1292 },
+                dbus: { min: 0.097, max: 0.097 },
+                price: { min: 0.053, max: 0.053 },
+                measured: false,
+            });
+            expect(fe.run_list[0].cost.node_hours).to.deep.equal({ min: 0.1292, max: 0.1292 });
+            // The iterations come from runs/get of each For each task run (id = run id x 10 + 2); the size from clusters/get, once.
+            expect(ws.calls.filter((c) => c.path === "/api/2.2/jobs/runs/get" && c.query.run_id === "31052").length).to.equal(1);
+            expect(ws.calls.filter((c) => c.path === "/api/2.1/clusters/get").map((c) => c.query.cluster_id)).to.deep.equal(["1121-020000-abcd1234"]);
+        });
+
+        it("prints the three jobs, a column per strategy, the compute table with its caveat and a speedup per strategy", async () => {
+            await start();
+            const res = await runCli(["compare", "--last", "4", "--dbu-per-node-hour", "0.75", "--price-per-dbu", "0.55"], withForEach());
+            expect(res.code, res.stderr).to.equal(0);
+            const out = res.stdout;
+            expect(out).to.match(/for-each\s+789\s+\[dev\] notebook-orchestration for-each\s+4\s+3\/4 \(75%\)\s+2m 35s\s+2m 33s\s+2m 42s/);
+            expect(out).to.match(/Worker\s+sequential\s+parallel\s+for-each\s+par\/seq\s+for-each\/seq/);
+            expect(out).to.match(/customer_totals\s+1m 34s \(1m 31s-1m 39s\)\s+1m 59s \(1m 52s-2m 01s\)\s+1m 54s \(1m 49s-1m 58s\)\s+1\.26x\s+1\.21x/);
+            expect(out).to.match(/Job\s+Compute\s+Nodes\s+Node-hours\s+DBUs\s+Cost/);
+            expect(out).to.match(/sequential\s+all-purpose\s+3\s+0\.351\s+0\.26\s+0\.14/);
+            expect(out).to.match(/for-each\s+all-purpose\s+3\s+0\.129\s+0\.10\s+0\.05/);
+            expect(out).to.include(
+                "Databricks bills all-purpose compute (the shared cluster) and jobs compute (job clusters, perJob mode) at different DBU prices",
+            );
+            expect(out).to.include("these figures use one rate for both (0.75 DBU per node-hour, 0.55 per DBU)");
+            expect(out).to.match(/Speedup of for-each over sequential: 2\.72x \(median\/median; range 2\.54x-2\.83x .*saving 4m 26s per run/);
+            expect(out).to.match(/Not successful .*for-each run 3102 .* FAILED/);
+        });
+
+        it("without rates shows node-hours only and says which flags give DBUs and cost", async () => {
+            await start();
+            const res = await runCli(["compare", "--last", "4"], withForEach());
+            expect(res.code, res.stderr).to.equal(0);
+            expect(res.stdout).to.match(/Job\s+Compute\s+Nodes\s+Node-hours\n/);
+            expect(res.stdout).to.include("give the rates of your VM size, compute type and pricing tier with --dbu-per-node-hour and --price-per-dbu");
+        });
+
+        it("--chart draws every strategy, and --workload-from for-each takes the iterations' medians", async () => {
+            await start();
+            const dir = tempDir();
+            const svgFile = path.join(dir, "compare.svg");
+            const file = path.join(dir, "workload.json");
+            const res = await runCli(["compare", "--last", "4", "--chart", svgFile, "--save-workload", file, "--workload-from", "for-each"], withForEach());
+            expect(res.code, res.stderr).to.equal(0);
+            expect(fs.readFileSync(svgFile, "utf8")).to.include("[dev] notebook-orchestration for-each").and.include("[dev] notebook-orchestration parallel");
+            expect(parseWorkload(fs.readFileSync(file, "utf8"), file).workers.map((w) => w.expected_seconds)).to.deep.equal([113.5, 134.5, 124, 83]);
+        });
+
+        it("finds the For each job by name when the stack's outputs cannot be read, and leaves it out when there is none", async () => {
+            await start();
+            const res = await runCli(["compare", "--stack", "dev", "--last", "4"], {
+                env: patEnv(ws),
+                readStack: undefined,
+                project: "notebook-orchestration",
+            });
+            expect(res.code, res.stderr).to.equal(0);
+            expect(res.stderr).to.match(/Found for-each job 789 by its name '\[dev\] notebook-orchestration for-each'/);
+            expect(res.stdout).to.match(/Speedup of for-each over sequential/);
+
+            const res2 = await runCli(["compare", "--stack", "pr-42"], { env: patEnv(ws), readStack: undefined, project: "notebook-orchestration" });
+            expect(res2.stderr).to.match(/No for-each job named '\[pr-42\] notebook-orchestration for-each': comparing without it/);
+        });
+
+        it("--warehouse-id reads the billed DBUs of job-compute runs from system.billing.usage, and says which figures are measured", async () => {
+            // The For each job on a job cluster (perJob mode): billed 3 nodes x (run + 300 s start) / 3600 x 0.75 DBU:
+            // 3105 155 s -> 0.284375, 3104 162 s -> 0.28875, 3103 153 s -> 0.283125, 3102 (failed) 164 s -> 0.29; median of the successful: 0.284375.
+            await start({ forEachJobCluster: true });
+            const args = ["compare", "--last", "4", "--dbu-per-node-hour", "0.75", "--price-per-dbu", "0.55", "--warehouse-id", WAREHOUSE_ID];
+            const res = await runCli([...args, "-o", "json"], withForEach());
+            expect(res.code, res.stderr).to.equal(0);
+            const report = JSON.parse(res.stdout);
+            expect(report.billing_warehouse).to.equal(WAREHOUSE_ID);
+            expect(report.jobs["for-each"].billed).to.deep.equal({ dbus: 0.284, runs_found: 3, runs: 3, measured: true });
+            expect(report.jobs["for-each"].cost.compute, "a job cluster is jobs compute").to.deep.equal(["jobs"]);
+            expect(report.jobs.sequential.billed, "the shared cluster's usage is not the run's").to.deep.equal({
+                dbus: null,
+                runs_found: 0,
+                runs: 3,
+                measured: true,
+            });
+            expect(report.jobs["for-each"].run_list.map((r: { billed_dbus: number | null }) => r.billed_dbus)).to.deep.equal([0.284, 0.289, 0.283, 0.29]);
+
+            const post = ws.calls.find((c) => c.method === "POST" && c.path === "/api/2.0/sql/statements")!;
+            expect(post.body).to.include({
+                warehouse_id: WAREHOUSE_ID,
+                wait_timeout: "30s",
+                on_wait_timeout: "CONTINUE",
+                format: "JSON_ARRAY",
+                disposition: "INLINE",
+            });
+            expect(post.body!.statement).to.match(/FROM system\.billing\.usage\nWHERE usage_metadata\.job_id IN \(:job_id_0, :job_id_1, :job_id_2\)/);
+            const params = post.body!.parameters as { name: string; value: string; type: string }[];
+            expect(params.slice(0, 3)).to.deep.equal([
+                { name: "job_id_0", value: "123", type: "STRING" },
+                { name: "job_id_1", value: "456", type: "STRING" },
+                { name: "job_id_2", value: "789", type: "STRING" },
+            ]);
+            expect(params[3]).to.deep.include({ name: "since", type: "DATE" });
+            expect(
+                ws.calls.some((c) => c.method === "GET" && c.path.startsWith("/api/2.0/sql/statements/")),
+                "polled the RUNNING statement",
+            ).to.equal(true);
+
+            const text = await runCli(args, withForEach());
+            expect(text.stdout).to.match(/for-each\s+jobs\s+3\s+0\.129\s+0\.10\s+0\.05\s+0\.28 \(3\/3 runs\)\s+0\.16/);
+            expect(text.stdout).to.match(/sequential\s+all-purpose\s+3\s+0\.351\s+0\.26\s+0\.14\s+- \(0\/3 runs\)\s+-/);
+            expect(text.stdout).to.include("Billed DBUs are measured: system.billing.usage read on SQL warehouse 9d3c5f0e1a2b4c6d");
+            expect(text.stdout).to.include("Estimates from the cluster sizes and the runs' times (all-purpose and jobs compute)");
+        });
+
+        it("--warehouse-id: a statement that fails (no SELECT on system.billing) is an error saying what is needed", async () => {
+            await start({ forEachJobCluster: true, billingDenied: true });
+            const res = await runCli(["compare", "--last", "4", "--warehouse-id", WAREHOUSE_ID], withForEach());
+            expect(res.code).to.equal(2);
+            expect(res.stderr).to.match(
+                /Error: reading system\.billing\.usage on SQL warehouse 9d3c5f0e1a2b4c6d failed: \[INSUFFICIENT_PERMISSIONS\].*you need SELECT on system\.billing\.usage; leave out --warehouse-id to estimate only/,
+            );
+        });
+
+        it("--warehouse-id must be a warehouse id", async () => {
+            for (const bad of ["my-warehouse", "9d3c5f0e1a2b4c6", "/sql/1.0/warehouses/9d3c5f0e1a2b4c6d"]) {
+                const res = await runCli(["compare", "--warehouse-id", bad], {});
+                expect(res.code, bad).to.equal(2);
+                expect(res.stderr).to.include(
+                    `--warehouse-id must be a SQL warehouse id, 16 hexadecimal characters as in its HTTP path /sql/1.0/warehouses/<id>, got '${bad}'.`,
+                );
+            }
+        });
+
+        it("--workload-from for-each without a For each job says the stack has none", async () => {
+            await start();
+            const res = await runCli(["compare", "--last", "4", "--save-workload", path.join(tempDir(), "w.json"), "--workload-from", "for-each"], deps());
+            expect(res.code).to.equal(2);
+            expect(res.stderr).to.match(/--workload-from for-each: the stack has no for-each job/);
+        });
+    });
+
+    it("rejects a --price-per-dbu without --dbu-per-node-hour, and rates that are not numbers of 0 or more", async () => {
+        const res = await runCli(["compare", "--price-per-dbu", "0.55"], {});
+        expect(res.code).to.equal(2);
+        expect(res.stderr).to.match(/--price-per-dbu needs --dbu-per-node-hour/);
+        for (const [flag, bad] of [
+            ["--dbu-per-node-hour", "-1"],
+            ["--dbu-per-node-hour", "abc"],
+            ["--price-per-dbu", ""],
+        ]) {
+            const r = await runCli(["compare", flag, bad], {});
+            expect(r.code, `${flag} ${bad}`).to.equal(2);
+            expect(r.stderr).to.match(new RegExp(`${flag} must be .*a number of 0 or more \\(e\\.g\\. 0\\.75\\), got '${bad.replace(".", "\\.")}'`));
+        }
     });
 
     it("--json is kept as the same as -o json", async () => {

@@ -74,6 +74,59 @@ describe("jobs run (against a local Jobs API 2.2 server)", () => {
         );
     });
 
+    describe("the stack's optional For each job", () => {
+        const withForEach = () => ({ readStack: async () => stackOutputs(ws, { forEach: true }) });
+
+        it("runs all three jobs one after the other, shows the iterations as per-worker times and a speedup per strategy", async () => {
+            await start();
+            const res = await runCli(["run"], { env: patEnv(ws), ...withForEach() });
+            expect(res.code, res.stderr).to.equal(0);
+            const out = res.stdout;
+            expect(out).to.match(/Triggered for-each job 789 \(\[dev\] notebook-orchestration for-each\): run 9005/);
+            expect(out).to.match(/RUNNING\s+tasks: setup TERMINATED SUCCESS, for_each_worker RUNNING/);
+            // No orchestrator: the iterations (runs/get of the For each task's run 90052) and task_run_stats' counts.
+            expect(out).to.include("For each (iterations of the For each task for_each_worker, run 90052; 4 iterations: 4 succeeded, 0 failed):");
+            expect(out).to.match(/customer_totals\s+SUCCEEDED\s+1\s+1m 56s/);
+            expect(out).to.match(/daily_sales\s+SUCCEEDED\s+1\s+2m 13s/);
+            // Node-hours: 3 nodes (clusters/get of the shared cluster) x the span of the run's tasks, 431 s and 157 s.
+            expect(out).to.match(/sequential\s+123\s+9001\s+SUCCESS\s+7m 11s\s+0\.359\s+4\/4 succeeded/);
+            expect(out).to.match(/for-each\s+789\s+9005\s+SUCCESS\s+2m 37s\s+0\.131\s+4\/4 succeeded/);
+            expect(out).to.include("Compute: 3 nodes (all-purpose compute), 0.131 node-hours (an estimate; `npm run jobs -- compare` adds DBUs and cost)");
+            expect(ws.calls.filter((c) => c.path === "/api/2.1/clusters/get").length, "one clusters/get for the three runs").to.equal(1);
+            expect(out, "(21+410) / (22+1+133+1)").to.match(/For-each\/sequential speedup on this pair of runs: 2\.75x/);
+            expect(out).to.match(/Parallel\/sequential speedup on this pair of runs: 2\.52x/);
+            expect(ws.calls.filter((c) => c.path.endsWith("/runs/get-output") && c.query.run_id === "90052").length, "no summary to look for").to.equal(0);
+        });
+
+        it("--job for-each runs only it; a failed iteration fails the run, with the For each task's message", async () => {
+            await start({ outcomes: { "789": { result: "FAILED" } } });
+            const res = await runCli(["run", "--job", "for-each", "-o", "json"], { env: patEnv(ws), ...withForEach() });
+            expect(res.code).to.equal(1);
+            expect(res.stderr).to.include("4 iterations: 3 succeeded, 1 failed");
+            expect(res.stderr).to.match(/product_sales\s+FAILED\s+1\s+.*Workload failed, see run output for details/);
+            expect(res.stderr).to.match(/Error: for-each job 789 .* ended TERMINATED FAILED: Task for_each_worker failed with message/);
+            const doc = JSON.parse(res.stdout) as { runs: { job: string; summary: { mode: string; workers: { name: string; status: string }[] } }[] };
+            expect(doc.runs.map((r) => r.job)).to.deep.equal(["for-each"]);
+            expect(doc.runs[0].summary.mode).to.equal("for-each");
+            expect(doc.runs[0].summary.workers.map((w) => w.status)).to.deep.equal(["SUCCEEDED", "SUCCEEDED", "FAILED", "SUCCEEDED"]);
+        });
+
+        it("leaves the For each job out when the stack's outputs have no forEachJobId", async () => {
+            await start();
+            const res = await runCli(["run"], { env: patEnv(ws), ...fromStack() });
+            expect(res.code, res.stderr).to.equal(0);
+            expect(ws.calls.some((c) => c.body?.job_id === 789)).to.equal(false);
+        });
+
+        it("--for-each-job-id must be a numeric job id", async () => {
+            const res = await runCli(["run", "--job", "for-each", "--for-each-job-id", "x1", "--host", "https://adb-1.1.azuredatabricks.net"], {
+                env: isolatedEnv({ DATABRICKS_TOKEN: "x" }),
+            });
+            expect(res.code).to.equal(2);
+            expect(res.stderr).to.match(/--for-each-job-id must be a numeric Databricks job id \(e\.g\. 123\), got 'x1'/);
+        });
+    });
+
     it("runs one job with --job and exits 1 when it fails", async () => {
         await start({ outcomes: { "456": { result: "FAILED", steps: 5 } } });
         const res = await runCli(["run", "--job", "parallel"], { env: patEnv(ws), ...fromStack() });
@@ -205,13 +258,13 @@ describe("jobs run (against a local Jobs API 2.2 server)", () => {
                     summary: { mode: string };
                     run: { run_id: number };
                 }[];
-                speedup: number;
+                speedups: { parallel: number };
             };
             expect(doc.runs.map((r) => [r.job, r.job_id, r.run_id, r.result_state, r.duration_seconds, r.summary.mode, r.run.run_id])).to.deep.equal([
                 ["sequential", 123, 9001, "SUCCESS", 431, "sequential", 9001],
                 ["parallel", 456, 9003, "SUCCESS", 171, "parallel", 9003],
             ]);
-            expect(doc.speedup).to.be.closeTo(431 / 171, 1e-9);
+            expect(doc.speedups.parallel).to.be.closeTo(431 / 171, 1e-9);
             expect(res.stderr, "the human-readable lines went to stderr").to.match(/Run URL: .*\n[\s\S]*Orchestrator summary/);
         });
 
@@ -374,7 +427,9 @@ describe("jobs run (against a local Jobs API 2.2 server)", () => {
         it("an unknown --job value names the flag and the allowed values", async () => {
             const res = await runCli(["run", "--job", "fastest"], { env: isolatedEnv() });
             expect(res.code).to.equal(2);
-            expect(res.stderr).to.match(/option '--job <which>' argument 'fastest' is invalid\. Allowed choices are sequential, parallel, both\./);
+            expect(res.stderr).to.match(
+                /option '--job <which>' argument 'fastest' is invalid\. Allowed choices are all, sequential, parallel, for-each, both\./,
+            );
         });
 
         it("a non-numeric --job-id is rejected", async () => {
@@ -385,11 +440,13 @@ describe("jobs run (against a local Jobs API 2.2 server)", () => {
             expect(res.stderr).to.match(/--job-id must be a numeric Databricks job id \(e\.g\. 123\), got 'abc'/);
         });
 
-        it("--no-wait with both jobs is refused (they would share the cluster)", async () => {
-            const res = await runCli(["run", "--no-wait"], { env: isolatedEnv() });
-            expect(res.code).to.equal(2);
-            expect(res.stderr).to.match(/--no-wait with --job both would start both jobs at once/);
-        });
+        for (const job of ["all", "both"]) {
+            it(`--no-wait with --job ${job} is refused (the jobs would share the cluster)`, async () => {
+                const res = await runCli(["run", "--no-wait", ...(job === "all" ? [] : ["--job", job])], { env: isolatedEnv() });
+                expect(res.code).to.equal(2);
+                expect(res.stderr).to.match(new RegExp(`--no-wait with --job ${job} would start the jobs at once on the shared cluster`));
+            });
+        }
 
         it("a malformed --host names the flag", async () => {
             const res = await runCli(["run", "--host", "https://adb 1.azuredatabricks.net", "--sequential-job-id", "1", "--parallel-job-id", "2"], {
@@ -412,7 +469,7 @@ describe("jobs run (against a local Jobs API 2.2 server)", () => {
             const res = await runCli(["run", "--stack", "empty"], { env: isolatedEnv({ DATABRICKS_TOKEN: "x" }), readStack: async () => ({}) });
             expect(res.code).to.equal(2);
             expect(res.stderr).to.match(
-                /stack 'empty' has no outputs; deploy it first \(`pulumi up --stack empty`\).*--sequential-job-id\/--parallel-job-id \(or --job-id for run\).*--host/,
+                /stack 'empty' has no outputs; deploy it first \(`pulumi up --stack empty`\).*--sequential-job-id\/--parallel-job-id\/--for-each-job-id \(or --job-id for run\).*--host/,
             );
         });
 

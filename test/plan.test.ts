@@ -51,6 +51,15 @@ describe("the offline plan (npm run plan)", function () {
         expect(() => parseConfigOverride("asyncFanOut")).to.throw("expected key=value, e.g. asyncFanOut=true; got 'asyncFanOut'");
     });
 
+    it("shows the For each job's loop and its compute with forEachJob=true, and its outputs", async () => {
+        const text = formatPlan("dev", await planStack("dev", parseConfigOverride("forEachJob=true")));
+        expect(text).to.match(
+            /databricks:index:Job +notebook-orchestration-dev-for-each-job +create +"\[dev\] notebook-orchestration for-each": 0 0 6 \* \* \? Europe\/Amsterdam PAUSED; setup -> for_each_worker \(for each of 4 workers, 4 at a time, 1 retry per worker\) on cluster <id of notebook-orchestration-dev-compute-cluster>;/,
+        );
+        expect(text).to.contain('forEachJobId    : "<id of notebook-orchestration-dev-for-each-job>"');
+        expect(formatPlan("dev", await planStack("dev"))).to.not.contain("for-each");
+    });
+
     it("reports config keys nothing reads: a mistake stops the plan, a key for other tools is a warning under Diagnostics", async () => {
         let failure: unknown;
         await planStack("dev", parseConfigOverride("maxworkers=8")).catch((error: unknown) => (failure = error));

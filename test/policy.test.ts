@@ -808,6 +808,60 @@ describe("policy pack", function () {
         });
     });
 
+    describe("the For each job", () => {
+        let forEach: OfflineRun;
+        before(async () => {
+            forEach = await runStack({ ...devConfig, forEachJob: "true" }, "dev", secretKeys);
+        });
+
+        it("passes every policy, on the shared cluster and on job clusters", async () => {
+            const job = one(forEach, TYPES.job, "for-each-job");
+            for (const policy of createPolicies(() => DEV)) {
+                expect(evaluate(policy.name, job, DEV).violations, policy.name).to.deep.equal([]);
+            }
+            const onJobClusters = await runStack({ ...devConfig, forEachJob: "true", computeMode: "perJob" }, "pr-42", secretKeys);
+            for (const policy of createPolicies(() => PR)) {
+                expect(evaluate(policy.name, one(onJobClusters, TYPES.job, "for-each-job"), PR).violations, policy.name).to.deep.equal([]);
+            }
+        });
+
+        it("judges the nested task's compute and parameters like any task's", () => {
+            const job = one(forEach, TYPES.job, "for-each-job");
+            const nested = (change: (task: Inputs) => void) => (i: Inputs) => {
+                i.tasks = i.tasks.map((task: Inputs) =>
+                    task.forEachTask ? { ...task, forEachTask: { ...task.forEachTask, task: copy(task.forEachTask.task) } } : task,
+                );
+                change(i.tasks.find((task: Inputs) => task.forEachTask).forEachTask.task);
+            };
+            // Unscheduled, the run count is bounded by the shared cluster that only the nested task names.
+            const unscheduled = changed(job, (i) => {
+                i.schedule = undefined;
+                i.tasks = i.tasks.filter((task: Inputs) => task.forEachTask).map((task: Inputs) => ({ ...task, dependsOns: undefined }));
+                i.maxConcurrentRuns = 145;
+            });
+            expect(evaluate("job-bounded-concurrency", unscheduled, DEV).violations[0]).to.contain(
+                "each run holds one of the all-purpose cluster's execution contexts",
+            );
+            const secret = violationsAfter(
+                "no-plaintext-secrets",
+                job,
+                nested((task) => (task.notebookTask.baseParameters.api_token = "dapi123")),
+                DEV,
+            );
+            expect(secret.join("\n")).to.contain("task 'for_each_worker/worker' parameter 'api_token' has a literal value");
+            const untagged = violationsAfter(
+                "cluster-environment-tag",
+                job,
+                nested((task) => {
+                    delete task.existingClusterId;
+                    task.newCluster = { sparkVersion: "17.3.x-scala2.13", customTags: {} };
+                }),
+                DEV,
+            );
+            expect(untagged.join("\n")).to.contain("new cluster of task 'for_each_worker/worker' has no 'environment' custom tag");
+        });
+    });
+
     describe("the pack", () => {
         it("makes every policy mandatory and names each once", () => {
             const policies = createPolicies(() => DEV);

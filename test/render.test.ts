@@ -58,6 +58,7 @@ describe("rendering notebooks", () => {
         expect(files.map((f) => path.relative(dir, f)).sort()).to.deep.equal(
             [
                 "lib/etl.py",
+                "for_each/worker.py",
                 "lib/orchestration.py",
                 "orchestrators/parallel.py",
                 "orchestrators/sequential.py",

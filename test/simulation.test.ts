@@ -7,6 +7,9 @@ import { benchWorkloads, checkTargets, failedAttemptSeconds, TRANSIENT_FAILURE_W
 import { seededRandom } from "../tools/random";
 import {
     dispatchMakespan,
+    FOR_EACH_ITERATION_OVERHEAD_SECONDS,
+    forEachResult,
+    forEachSchedule,
     idealLongestFirstMakespan,
     listScheduleMakespan,
     longestFirst,
@@ -91,6 +94,33 @@ describe("scheduling arithmetic", () => {
             expect(dispatchMakespan(ordered, pool, transient.retries)).to.equal(idealLongestFirstMakespan(transient.workers, pool) + 120);
             expect(dispatchMakespan(ordered, pool, transient.retries, true)).to.equal(idealLongestFirstMakespan(transient.workers, pool) + 120 + 1200);
         }
+    });
+
+    it("models a For each task: list order (not longest-first), a fixed overhead per attempt, retries in the iteration's slot", () => {
+        const workers = [
+            { name: "a", seconds: 60 },
+            { name: "b", seconds: 60 },
+            { name: "c", seconds: 300 },
+        ];
+        // c starts last, after a slot frees at 60 + 10: 70 + 310 = 380; longest-first would give 310.
+        expect(forEachSchedule(workers, 2, { iterationOverheadSeconds: 10 })).to.deep.equal([
+            { name: "a", slot: 0, start: 0, end: 70 },
+            { name: "b", slot: 1, start: 0, end: 70 },
+            { name: "c", slot: 0, start: 70, end: 380 },
+        ]);
+        const result = forEachResult(workers, 2, { iterationOverheadSeconds: 10 });
+        expect(result).to.include({ mode: "for each", pool: 2, makespan: 380, lowerBound: 300, idealLongestFirst: 300 });
+        expect(result.calls.map((c) => [c.name, c.thread])).to.deep.equal([
+            ["a", "iteration slot 1"],
+            ["b", "iteration slot 2"],
+            ["c", "iteration slot 1"],
+        ]);
+        // A failed attempt of 20 s, then the 45 s retry interval, then the retry: both attempts pay the overhead.
+        const retried = forEachSchedule([{ name: "a", seconds: 60, failedAttempts: [20] }], 4, { iterationOverheadSeconds: 10, retryIntervalSeconds: 45 });
+        expect(retried).to.deep.equal([{ name: "a", slot: 0, start: 0, end: 20 + 10 + 45 + 60 + 10 }]);
+        expect(forEachResult(workers, 1, { iterationOverheadSeconds: FOR_EACH_ITERATION_OVERHEAD_SECONDS }).makespan).to.equal(
+            420 + 3 * FOR_EACH_ITERATION_OVERHEAD_SECONDS,
+        );
     });
 
     it("generates the same random workload on every run", () => {
@@ -221,6 +251,10 @@ describe("npm run simulate", function () {
         expect(result.stdout).to.match(/mode +pool +makespan +lower bound +ratio +speedup/);
         expect(result.stdout).to.match(/\nsequential +1 /);
         expect(result.stdout).to.match(/\nparallel +2 /);
+        // The For each job, modelled at each pool size as its concurrency, 10 s per iteration by default.
+        expect(result.stdout).to.match(/\nfor each +1 +3m 20s /);
+        expect(result.stdout).to.match(/\nfor each +2 +2m 10s /);
+        expect(result.stdout).to.contain("iterations in list order, 10 s each on top of the worker (--for-each-overhead)");
         const svg = fs.readFileSync(chart, "utf8");
         expect(svg).to.match(/^<svg/);
         expect(svg).to.contain("parallel P=2");

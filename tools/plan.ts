@@ -29,6 +29,18 @@ function workersText(spec: Record<string, any>): string {
     return spec.numWorkers === 0 ? "single node" : `${spec.numWorkers} workers`;
 }
 
+/** A For each task in a line: "for each of 4 workers, 4 at a time, 1 retry per worker". */
+function forEachText(forEach: Record<string, any>): string {
+    let count = "?";
+    try {
+        count = String((JSON.parse(String(forEach.inputs)) as unknown[]).length);
+    } catch {
+        count = String(forEach.inputs); // a reference such as {{job.parameters.items}}
+    }
+    const retries = forEach.task?.maxRetries ?? 0;
+    return `for each of ${count} workers, ${forEach.concurrency ?? 1} at a time, ${retries} ${retries === 1 ? "retry" : "retries"} per worker`;
+}
+
 /** The few settings a reviewer looks for first, per resource type. */
 export function keySettings(resource: RecordedResource): string {
     const i = resource.inputs as Record<string, any>;
@@ -46,9 +58,10 @@ export function keySettings(resource: RecordedResource): string {
                   : "on demand";
             const tasks = [...(i.tasks ?? [])]
                 .sort((a: Record<string, any>, b: Record<string, any>) => (a.dependsOns?.length ?? 0) - (b.dependsOns?.length ?? 0))
-                .map((t: Record<string, any>) => t.taskKey)
+                .map((t: Record<string, any>) => (t.forEachTask ? `${t.taskKey} (${forEachText(t.forEachTask)})` : t.taskKey))
                 .join(" -> ");
-            const firstTask = (i.tasks ?? [])[0] ?? {};
+            // A For each task's compute is its nested task's.
+            const firstTask = ((i.tasks ?? [])[0] ?? {}).forEachTask?.task ?? (i.tasks ?? [])[0] ?? {};
             const compute = firstTask.runJobTask
                 ? `runs job ${firstTask.runJobTask.jobId}`
                 : `on ${firstTask.existingClusterId ? `cluster ${firstTask.existingClusterId}` : `job cluster '${firstTask.jobClusterKey}'`}`;

@@ -1,10 +1,11 @@
 /**
- * `npm run simulate [-- --stack dev | --workload FILE] [--pools 1,2,4,8] [--scale 10] [--chart FILE]`
+ * `npm run simulate [-- --stack dev | --workload FILE] [--pools 1,2,4,8] [--scale 10] [--chart FILE] [--for-each-overhead 10]`
  *
  * Runs the real rendered sequential and parallel orchestrators locally for each pool size, with each
  * worker answered by a stub that sleeps for its expected duration scaled down, and prints the makespan
  * against its lower bound and the speedup over sequential, plus a Gantt chart of every run: how to pick
- * `maxWorkers` before spending cluster time.
+ * `maxWorkers` before spending cluster time. The For each job (forEachJob) is modelled beside them, at
+ * each pool size as its concurrency: iterations in list order, each paying a fixed overhead.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -16,7 +17,7 @@ import { parseWorkload } from "../cli/workload";
 import { asyncSimulationText } from "./asyncSimulation";
 import { chartFileContent, checkChartFile, renderVegaLiteSvg } from "./charts";
 import { projectName, readStackConfigFile } from "./offline";
-import { simulate, SimulatedWorker, SimulationNotebooks, SimulationResult } from "./simulation";
+import { FOR_EACH_ITERATION_OVERHEAD_SECONDS, forEachResult, simulate, SimulatedWorker, SimulationNotebooks, SimulationResult } from "./simulation";
 
 export interface Workload {
     readonly source: string;
@@ -63,6 +64,14 @@ export function parsePools(value: string): number[] {
         throw new InvalidArgumentError(`expected comma-separated pool sizes from 1 to ${MAX_WORKERS_HARD_LIMIT}, e.g. 1,2,4,8`);
     }
     return [...new Set(parsed)].sort((a, b) => a - b);
+}
+
+function parseOverhead(value: string): number {
+    const seconds = Number(value);
+    if (value.trim() === "" || !Number.isFinite(seconds) || seconds < 0 || seconds > 3600) {
+        throw new InvalidArgumentError("expected simulated seconds per For each iteration, from 0 to 3600 (e.g. 10)");
+    }
+    return seconds;
 }
 
 function parseScale(value: string): number {
@@ -142,10 +151,16 @@ async function main(): Promise<void> {
         .option("--workload <file>", 'take the workload from a file ({"workers": [{"name", "expected_seconds"}]}), e.g. from `jobs compare --save-workload`')
         .option("--pools <list>", "pool sizes (max_workers) to try", parsePools, [1, 2, 4, 8])
         .option("--scale <ms>", "real milliseconds per simulated minute", parseScale, 10)
+        .option(
+            "--for-each-overhead <seconds>",
+            "extra seconds per For each iteration (a task run of its own) over a worker's expected duration",
+            parseOverhead,
+            FOR_EACH_ITERATION_OVERHEAD_SECONDS,
+        )
         .option("--chart <file>", "where to write the Gantt chart (.svg or .html)", path.join("build", "simulation.svg"))
         .option("--async", "model the asynchronous fan-out instead: insert-to-start and a 500-entry drain, schedule only vs table update trigger")
         .parse()
-        .opts<{ stack: string; workload?: string; pools: number[]; scale: number; chart: string; async?: boolean }>();
+        .opts<{ stack: string; workload?: string; pools: number[]; scale: number; forEachOverhead: number; chart: string; async?: boolean }>();
 
     // Everything that can be checked is checked before the simulation spends its minutes.
     const workload = options.workload ? workloadFromFile(options.workload) : workloadFromStack(options.stack);
@@ -174,7 +189,14 @@ async function main(): Promise<void> {
     } finally {
         notebooks.dispose();
     }
+    for (const pool of options.pools) {
+        results.push(forEachResult(workload.workers, pool, { iterationOverheadSeconds: options.forEachOverhead }));
+    }
     console.log(simulationTable(results));
+    console.log(
+        `\nfor each: the For each job (forEachJob), modelled: concurrency = pool, iterations in list order, ` +
+            `${options.forEachOverhead} s each on top of the worker (--for-each-overhead)`,
+    );
     console.log(`\nSmallest pool within 2% of the shortest makespan: max_workers = ${smallestGoodPool(results)}`);
 
     const svg = await renderVegaLiteSvg(ganttSpec(results, `Simulated runs: ${workload.source}`));

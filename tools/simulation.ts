@@ -13,7 +13,7 @@ import { MAX_WORKERS_HARD_LIMIT } from "../components/config";
 import { allNotebooks, OrchestratorSettings, renderTemplate, writeNotebooks } from "../components/render";
 import { ChildCall, NotebookResult, runNotebookLocally } from "./localRun";
 
-export type SimulationMode = "sequential" | "parallel" | "pool.map";
+export type SimulationMode = "sequential" | "parallel" | "pool.map" | "for each";
 
 export interface SimulatedWorker {
     readonly name: string;
@@ -130,6 +130,87 @@ export function dispatchMakespan(workersInOrder: readonly SimulatedWorker[], poo
         }
     }
     return makespan;
+}
+
+/**
+ * Default extra seconds of each For each iteration over a worker's expected duration. The expected
+ * durations are wall times of `dbutils.notebook.run` (a new execution context on the running cluster
+ * included); an iteration is a task run of its own, which the Jobs service also has to schedule (PENDING,
+ * then RUNNING) and whose notebook output it records before the next iteration may take the slot. No
+ * public figure for that was found (the For each and Jobs docs give none), so this is an assumption: a
+ * parameter (`npm run simulate -- --for-each-overhead <s>`); measure it with `npm run jobs -- compare`.
+ */
+export const FOR_EACH_ITERATION_OVERHEAD_SECONDS = 10;
+
+export interface ForEachSettings {
+    /** Extra simulated seconds per iteration (and per retry, a task run of its own). */
+    readonly iterationOverheadSeconds: number;
+    /** Wait before an iteration's retry (the nested task's min_retry_interval_millis); the iteration keeps its slot. */
+    readonly retryIntervalSeconds?: number;
+}
+
+/** One iteration in a For each schedule: which slot, when, in simulated seconds from the task's start. */
+export interface ForEachIteration {
+    readonly name: string;
+    readonly slot: number;
+    readonly start: number;
+    readonly end: number;
+}
+
+/**
+ * A For each task's schedule: iterations start in the order of its inputs (no longest-first: the task
+ * knows nothing of durations) as slots free up, at most `concurrency` at a time; an iteration's retries
+ * run in its slot after the retry interval. Every attempt pays the iteration overhead.
+ */
+export function forEachSchedule(workersInListOrder: readonly SimulatedWorker[], concurrency: number, settings: ForEachSettings): ForEachIteration[] {
+    const slots = new Array<number>(Math.min(concurrency, Math.max(1, workersInListOrder.length))).fill(0);
+    return workersInListOrder.map((worker) => {
+        let slot = 0;
+        for (let i = 1; i < slots.length; i++) {
+            if (slots[i] < slots[slot]) {
+                slot = i;
+            }
+        }
+        const attempts = attemptSeconds(worker);
+        const busy =
+            attempts.reduce((sum, seconds) => sum + seconds + settings.iterationOverheadSeconds, 0) +
+            (attempts.length - 1) * (settings.retryIntervalSeconds ?? 0);
+        const start = slots[slot];
+        slots[slot] += busy;
+        return { name: worker.name, slot, start, end: slots[slot] };
+    });
+}
+
+/** The For each task's makespan from its schedule, modelled (the Jobs service runs it, not a notebook). */
+export function forEachResult(workers: readonly SimulatedWorker[], concurrency: number, settings: ForEachSettings): SimulationResult {
+    const iterations = forEachSchedule(workers, concurrency, settings);
+    const durations = workers.map((w) => attemptSeconds(w).reduce((a, b) => a + b, 0));
+    const pool = Math.min(concurrency, Math.max(1, workers.length));
+    return {
+        mode: "for each",
+        pool: concurrency,
+        makespan: Math.max(0, ...iterations.map((i) => i.end)),
+        lowerBound: lowerBound(durations, pool),
+        idealLongestFirst: idealLongestFirstMakespan(workers, pool),
+        noFailureMakespan: listScheduleMakespan(
+            workers.map((w) => w.seconds + settings.iterationOverheadSeconds),
+            pool,
+        ),
+        backoffHoldingSlotMakespan: Math.max(0, ...iterations.map((i) => i.end)),
+        overheadMsPerTask: 0, // modelled, not run: no real dispatch gap to measure
+        calls: iterations.map((i) => ({
+            path: `for_each/worker`,
+            name: i.name,
+            timeout_seconds: 0,
+            arguments: { worker: i.name },
+            attempt: 1,
+            outcome: "success" as const,
+            start: i.start,
+            end: i.end,
+            thread: `iteration slot ${i.slot + 1}`,
+        })),
+        dispatchOrder: iterations.map((i) => i.name),
+    };
 }
 
 /** Real seconds slept per simulated second, for `msPerMinute` real milliseconds per simulated minute. */

@@ -2,8 +2,9 @@
 # MAGIC %md
 # MAGIC # ETL worker helpers
 # MAGIC
-# MAGIC Shared by the four worker notebooks (`%run ../lib/etl`) and setup. A worker declares its output columns,
-# MAGIC its merge key and a SQL query over the deduplicated input; `run_merge_worker` then
+# MAGIC Shared by the four worker notebooks and the For each entry notebook (`%run ../lib/etl`) and setup. A worker
+# MAGIC declares its output columns, its merge key and a SQL query over the deduplicated input (`WORKER_DEFINITIONS`,
+# MAGIC at the end); `run_merge_worker` then
 # MAGIC 1. creates the output Delta table if it is missing,
 # MAGIC 2. MERGEs the query's rows into it on the key: inserts new keys, updates only rows whose values
 # MAGIC    changed and deletes the rows whose key is no longer in the query's result (a day whose orders
@@ -134,3 +135,112 @@ def run_merge_worker(worker, output_table, columns, key_columns, source_sql):
         "orchestration_mode": widget("orchestration_mode"),
         "run_id": widget("run_id"),
     }
+
+# COMMAND ----------
+
+# MAGIC %md
+# MAGIC ## The workers
+# MAGIC
+# MAGIC What each worker computes: its output columns, its merge key and its SQL query over the deduplicated
+# MAGIC input (`{orders}`). A worker's own notebook (`workers/<name>`, run by the sequential and parallel
+# MAGIC orchestrators) and the For each job's entry notebook (`for_each/worker`, told the worker's name by
+# MAGIC the iteration's `{{input}}`) both run it with `run_worker(name)`, in their own execution context:
+# MAGIC one definition per worker, however it is orchestrated.
+
+# COMMAND ----------
+
+
+from collections import namedtuple
+
+WorkerDefinition = namedtuple("WorkerDefinition", ["output_table", "columns", "key_columns", "source_sql"])
+
+WORKER_DEFINITIONS = {
+    "customer_totals": WorkerDefinition(
+        output_table="customer_totals",
+        columns=[
+            ("customer_id", "STRING"),
+            ("order_count", "BIGINT"),
+            ("units", "BIGINT"),
+            ("revenue", "DECIMAL(18,2)"),
+            ("first_order_ts", "TIMESTAMP"),
+            ("last_order_ts", "TIMESTAMP"),
+        ],
+        key_columns=["customer_id"],
+        source_sql="""
+SELECT customer_id,
+       COUNT(*) AS order_count,
+       CAST(SUM(quantity) AS BIGINT) AS units,
+       CAST(SUM(quantity * unit_price) AS DECIMAL(18,2)) AS revenue,
+       MIN(order_ts) AS first_order_ts,
+       MAX(order_ts) AS last_order_ts
+FROM {orders}
+WHERE status <> 'CANCELLED'
+GROUP BY customer_id
+""",
+    ),
+    "daily_sales": WorkerDefinition(
+        output_table="daily_sales",
+        columns=[
+            ("order_date", "DATE"),
+            ("orders", "BIGINT"),
+            ("units", "BIGINT"),
+            ("revenue", "DECIMAL(18,2)"),
+            ("customers", "BIGINT"),
+        ],
+        key_columns=["order_date"],
+        source_sql="""
+SELECT CAST(order_ts AS DATE) AS order_date,
+       COUNT(*) AS orders,
+       CAST(SUM(quantity) AS BIGINT) AS units,
+       CAST(SUM(quantity * unit_price) AS DECIMAL(18,2)) AS revenue,
+       COUNT(DISTINCT customer_id) AS customers
+FROM {orders}
+WHERE status <> 'CANCELLED'
+GROUP BY CAST(order_ts AS DATE)
+""",
+    ),
+    "product_sales": WorkerDefinition(
+        output_table="product_sales",
+        columns=[
+            ("product_id", "STRING"),
+            ("units", "BIGINT"),
+            ("revenue", "DECIMAL(18,2)"),
+            ("average_unit_price", "DECIMAL(10,2)"),
+            ("buyers", "BIGINT"),
+        ],
+        key_columns=["product_id"],
+        source_sql="""
+SELECT product_id,
+       CAST(SUM(quantity) AS BIGINT) AS units,
+       CAST(SUM(quantity * unit_price) AS DECIMAL(18,2)) AS revenue,
+       CAST(SUM(quantity * unit_price) / NULLIF(SUM(quantity), 0) AS DECIMAL(10,2)) AS average_unit_price,
+       COUNT(DISTINCT customer_id) AS buyers
+FROM {orders}
+WHERE status <> 'CANCELLED'
+GROUP BY product_id
+""",
+    ),
+    "order_status": WorkerDefinition(
+        output_table="order_status",
+        columns=[
+            ("order_id", "BIGINT"),
+            ("customer_id", "STRING"),
+            ("status", "STRING"),
+            ("order_ts", "TIMESTAMP"),
+            ("status_updated_at", "TIMESTAMP"),
+        ],
+        key_columns=["order_id"],
+        source_sql="""
+SELECT order_id, customer_id, status, order_ts, updated_at AS status_updated_at
+FROM {orders}
+""",
+    ),
+}
+
+
+def run_worker(name):
+    """Run the named worker's MERGE (create, merge, log) and return its summary."""
+    if name not in WORKER_DEFINITIONS:
+        raise ValueError(f"Unknown worker {name!r}; expected one of {', '.join(WORKER_DEFINITIONS)}")
+    definition = WORKER_DEFINITIONS[name]
+    return run_merge_worker(name, definition.output_table, definition.columns, definition.key_columns, definition.source_sql)

@@ -11,20 +11,5 @@
 
 # COMMAND ----------
 
-COLUMNS = [
-    ("order_id", "BIGINT"),
-    ("customer_id", "STRING"),
-    ("status", "STRING"),
-    ("order_ts", "TIMESTAMP"),
-    ("status_updated_at", "TIMESTAMP"),
-]
-
-SOURCE_SQL = """
-SELECT order_id, customer_id, status, order_ts, updated_at AS status_updated_at
-FROM {orders}
-"""
-
-# COMMAND ----------
-
-summary = run_merge_worker("order_status", "order_status", COLUMNS, ["order_id"], SOURCE_SQL)
+summary = run_worker("order_status")
 dbutils.notebook.exit(json.dumps(summary))

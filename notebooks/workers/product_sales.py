@@ -12,26 +12,5 @@
 
 # COMMAND ----------
 
-COLUMNS = [
-    ("product_id", "STRING"),
-    ("units", "BIGINT"),
-    ("revenue", "DECIMAL(18,2)"),
-    ("average_unit_price", "DECIMAL(10,2)"),
-    ("buyers", "BIGINT"),
-]
-
-SOURCE_SQL = """
-SELECT product_id,
-       CAST(SUM(quantity) AS BIGINT) AS units,
-       CAST(SUM(quantity * unit_price) AS DECIMAL(18,2)) AS revenue,
-       CAST(SUM(quantity * unit_price) / NULLIF(SUM(quantity), 0) AS DECIMAL(10,2)) AS average_unit_price,
-       COUNT(DISTINCT customer_id) AS buyers
-FROM {orders}
-WHERE status <> 'CANCELLED'
-GROUP BY product_id
-"""
-
-# COMMAND ----------
-
-summary = run_merge_worker("product_sales", "product_sales", COLUMNS, ["product_id"], SOURCE_SQL)
+summary = run_worker("product_sales")
 dbutils.notebook.exit(json.dumps(summary))
