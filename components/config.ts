@@ -193,6 +193,8 @@ export interface StackConfig {
     readonly jobs: JobsConfig;
     readonly secrets: SecretsConfig;
     readonly asyncFanOut: AsyncFanOutConfig;
+    /** The SQL warehouse that runs the run-log dashboard's queries; no dashboard when undefined. */
+    readonly sqlWarehouseId: string | undefined;
     /** Warnings that do not stop the deployment (config keys nothing here reads); `pulumi up` shows them under Diagnostics. */
     readonly notices: readonly string[];
 }
@@ -278,6 +280,8 @@ const TABLE_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const WORKSPACE_RESOURCE_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Databricks\/workspaces\/[^/]+$/i;
 const OBJECT_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const SUBNET_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.Network\/virtualNetworks\/[^/]+\/subnets\/[^/]+$/i;
+/** A SQL warehouse id as the SQL Warehouses API returns it (e.g. 47bb1c472649e711). */
+const SQL_WAREHOUSE_ID = /^[0-9a-f]{16}$/;
 const LOG_ANALYTICS_WORKSPACE_ID = /^\/subscriptions\/[^/]+\/resourceGroups\/[^/]+\/providers\/Microsoft\.OperationalInsights\/workspaces\/[^/]+$/i;
 
 /**
@@ -782,6 +786,18 @@ function readAsyncFanOut(
     };
 }
 
+function readSqlWarehouseId(r: Reader): string | undefined {
+    const warehouseId = r.optionalString("sqlWarehouseId");
+    if (warehouseId !== undefined && !SQL_WAREHOUSE_ID.test(warehouseId)) {
+        r.problem(
+            "sqlWarehouseId",
+            "a SQL warehouse id, 16 lowercase hex characters (SQL Warehouses > the warehouse > Connection details, or the end of its HTTP path /sql/1.0/warehouses/<id>)",
+        );
+        return undefined;
+    }
+    return warehouseId;
+}
+
 /** Parses and validates the whole configuration; throws StackConfigError listing every problem. */
 export function parseStackConfig(source: ConfigSource): StackConfig {
     const r = new Reader(source);
@@ -887,6 +903,7 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
             jobs.sequentialSchedule.timezoneId,
             jobs.sequentialSchedule.pauseStatus === "PAUSED",
         ),
+        sqlWarehouseId: readSqlWarehouseId(r),
     };
     if (r.problems.length > 0) {
         throw new StackConfigError(source.stack, r.problems);

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { AsyncFanOut } from "./asyncFanOut";
 import { EtlCompute } from "./compute";
 import type { StackConfig } from "./config";
+import { RunLogDashboard } from "./dashboard";
 import { NotebookJob } from "./jobs";
 import { EtlNotebooks } from "./notebooks";
 import { KeyVaultSecretScope } from "./secrets";
@@ -197,6 +198,21 @@ export function orchestrationStack(config: StackConfig) {
           )
         : undefined;
 
+    // The comparison in the workspace: an AI/BI dashboard over the run log, when a SQL warehouse runs it.
+    const dashboard = config.sqlWarehouseId
+        ? new RunLogDashboard(
+              `${names.prefix}-dashboard`,
+              {
+                  displayName: `${names.prefix} run log`,
+                  parentPath: notebooks.folder.path,
+                  warehouseId: config.sqlWarehouseId,
+                  runLogTable: quotedRunLog,
+                  workspaceUrl: workspace.host,
+              },
+              inWorkspace,
+          )
+        : undefined;
+
     const notebookUrls: Record<string, pulumi.Output<string>> = {};
     for (const [relativePath, notebook] of Object.entries(notebooks.notebooks)) {
         notebookUrls[relativePath] = notebook.url;
@@ -224,6 +240,7 @@ export function orchestrationStack(config: StackConfig) {
                   asyncSafetyNetJobId: asyncFanOut.safetyNetJob.id,
               }
             : {}),
+        ...(dashboard ? { dashboardId: dashboard.dashboardId, dashboardUrl: dashboard.url } : {}),
         tables: {
             input: table(data.inputTable),
             runLog: table(data.runLogTable),

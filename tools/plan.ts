@@ -67,6 +67,10 @@ export function keySettings(resource: RecordedResource): string {
                 : `on ${firstTask.existingClusterId ? `cluster ${firstTask.existingClusterId}` : `job cluster '${firstTask.jobClusterKey}'`}`;
             return `"${i.name}": ${schedule}; ${tasks} ${compute}; timeout ${i.timeoutSeconds}s, max ${i.maxConcurrentRuns} run${i.maxConcurrentRuns === 1 ? "" : "s"}`;
         }
+        case "databricks:index/dashboard:Dashboard": {
+            const pages = (JSON.parse(String(i.serializedDashboard)) as { pages: { displayName: string }[] }).pages.map((page) => page.displayName);
+            return `"${i.displayName}" on SQL warehouse ${i.warehouseId}: ${pages.join("; ")}`;
+        }
         case "databricks:index/notebook:Notebook":
         case "databricks:index/directory:Directory":
             return i.path;
@@ -153,6 +157,7 @@ export function formatPlan(stack: string, run: OfflineRun): string {
         "",
         ...formatPlanTree(run.resources),
         "",
+        ...(run.outputs.dashboardId === undefined ? ["Dashboard: not declared (set sqlWarehouseId to declare the run-log dashboard)", ""] : []),
         ...formatDiagnostics(run),
         "Outputs:",
         ...formatValue(run.outputs, "    "),

@@ -131,6 +131,8 @@ export const DIALECT_MAPPING: readonly MappingRule[] = [
 export const SPARK_FUNCTION_MACROS: readonly string[] = [
     // pmod: the non-negative remainder (Spark's pmod), where % keeps the dividend's sign.
     "CREATE MACRO pmod(a, b) AS ((a % b) + b) % b",
+    // unix_millis: milliseconds since the epoch of a timestamp (Spark 3.1+), DuckDB's epoch_ms.
+    "CREATE MACRO unix_millis(ts) AS epoch_ms(ts)",
     "CREATE MACRO timestampadd(unit, n, ts) AS ts + CASE unit " +
         "WHEN 'SECOND' THEN to_seconds(CAST(n AS BIGINT)) WHEN 'MINUTE' THEN to_minutes(CAST(n AS BIGINT)) " +
         "WHEN 'HOUR' THEN to_hours(CAST(n AS BIGINT)) WHEN 'DAY' THEN to_days(CAST(n AS INTEGER)) END",
