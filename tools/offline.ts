@@ -74,7 +74,6 @@ export interface OfflineOptions {
 
 /** What the mocked invokes return: stand-ins for values only a real workspace and tenant know. */
 export const MOCK_INVOKE_RESULTS: Readonly<Record<string, Record<string, unknown>>> = {
-    "databricks:index/getSparkVersion:getSparkVersion": { id: "<latest LTS runtime>" },
     "databricks:index/getNodeType:getNodeType": { id: "<smallest node type with local disk>" },
     "azure-native:authorization:getClientConfig": {
         clientId: "<deployer client id>",
