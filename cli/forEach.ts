@@ -16,12 +16,16 @@ export function forEachTask(run: JobRun): RunTask | undefined {
 }
 
 /**
- * The nested task's parameter that receives the iteration's input (`{{input}}`), whose value in
- * each iteration names the worker; undefined when the nested task passes the input otherwise.
+ * The nested task's parameter whose value in each iteration names the item: the one that receives the
+ * whole input (`{{input}}`, the ETL workers' names), else the one that receives the input's
+ * `work_item` (`{{input.work_item}}`, one notebook over items); undefined when neither is there.
  */
 export function inputParameter(task: RunTask): string | undefined {
     const params = task.for_each_task?.task?.notebook_task?.base_parameters ?? {};
-    return Object.keys(params).find((k) => /\{\{\s*input\s*\}\}/.test(params[k]));
+    return (
+        Object.keys(params).find((k) => /\{\{\s*input\s*\}\}/.test(params[k])) ??
+        Object.keys(params).find((k) => /\{\{\s*input\.work_item\s*\}\}/.test(params[k]))
+    );
 }
 
 /** Wall seconds of a task run: run_duration, else end - start, else the sum of its phases. */

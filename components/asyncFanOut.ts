@@ -6,6 +6,7 @@ import { NotebookJob } from "./jobs";
 import type { JobKind } from "./naming";
 import { uploadNotebook } from "./notebooks";
 import { DISPATCH_LIBRARY, readNotebook, renderDispatcher } from "./render";
+import { DISPATCHER_PARAMETERS, normaliseNotebook, RESERVED_JOB_KEYS } from "./workItems";
 
 /** A table as the fan-out needs it: `catalog.schema.table` for triggers, backquoted for SQL. */
 export interface TableName {
@@ -14,11 +15,14 @@ export interface TableName {
 }
 
 export interface AsyncFanOutArgs {
-    /** The environment's workspace folder (from EtlNotebooks). */
+    /** The environment's workspace folder (from StackNotebooks). */
     readonly folder: databricks.Directory;
-    /** Each worker's deployed notebook, by worker name: the task of that worker's job. */
-    readonly workerNotebookPaths: Readonly<Record<string, pulumi.Input<string>>>;
-    /** The workers' default widget values; an entry's `parameters` may set these and no others. */
+    /**
+     * One worker job per job key (see `asyncWorkerNotebooks`): the workspace path of the notebook that is
+     * the job's one task, and the argument names an entry's `parameters` may set besides `workerArguments`.
+     */
+    readonly workerNotebooks: Readonly<Record<string, AsyncWorkerNotebookArgs>>;
+    /** The common arguments every worker job has as parameters, with their defaults; an entry may override them. */
     readonly workerArguments: Readonly<Record<string, string>>;
     readonly jobName: (kind: JobKind) => string;
     readonly setupNotebookPath: pulumi.Input<string>;
@@ -38,14 +42,45 @@ export interface AsyncFanOutArgs {
     readonly tags: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
+export interface AsyncWorkerNotebookArgs {
+    /** Absolute workspace path of the notebook (inside `folder` for the stack's own notebooks). */
+    readonly path: pulumi.Input<string>;
+    readonly argumentNames: readonly string[];
+}
+
+// Derived from the work items without Pulumi, so the configuration can check it too (components/workItems.ts).
+export { AsyncWorkerNotebook, asyncWorkerJobKey, asyncWorkerNotebooks, DISPATCHER_PARAMETERS } from "./workItems";
+
 /** A dispatcher pass takes seconds; its job's timeout is also how long a crashed pass can hold the lease. */
 export const DISPATCHER_TIMEOUT_SECONDS = 1800;
 /** The smallest gap the table update trigger allows between two runs it starts (Jobs API: at least 60). */
 export const MIN_SECONDS_BETWEEN_TRIGGERS = 60;
 
-/** Job parameters of a worker's job: its widgets, plus what the dispatcher sets per entry. */
-export function workerJobParameters(workerArguments: Readonly<Record<string, string>>): Record<string, string> {
-    return { ...workerArguments, orchestration_mode: "async_task", run_id: "{{job.run_id}}", attempt: "1", entry_key: "" };
+/**
+ * Job parameters of a worker job: the common arguments with their defaults, the notebook's other item
+ * arguments (empty unless an entry sets them: a job parameter always has a value), and what the
+ * dispatcher sets per entry.
+ */
+export function workerJobParameters(workerArguments: Readonly<Record<string, string>>, argumentNames: readonly string[] = []): Record<string, string> {
+    return {
+        ...Object.fromEntries(argumentNames.map((name) => [name, ""])),
+        ...workerArguments,
+        orchestration_mode: "async_task",
+        run_id: "{{job.run_id}}",
+        attempt: "1",
+        entry_key: "",
+        work_item: "",
+    };
+}
+
+/** The parameters an entry of a worker job may set: the common arguments and the notebook's item arguments. */
+export function entryParameterNames(workerArguments: Readonly<Record<string, string>>, argumentNames: readonly string[]): string[] {
+    return [...new Set([...Object.keys(workerArguments), ...argumentNames])];
+}
+
+/** A task key may hold letters, digits, `_` and `-` only (Jobs API), at most 100 characters. */
+export function workerTaskKey(jobKey: string): string {
+    return jobKey.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 100);
 }
 
 /**
@@ -76,7 +111,7 @@ export function dispatcherTrigger(tables: readonly string[], pauseStatus: string
  * state table; a dispatcher submits them as runs of their worker's job through the Jobs API, up to a
  * cap, records their run ids and later reads their outcomes back. No run is held open while workers run.
  *
- * Each worker has its own job whose one task is the worker notebook, so a run holds exactly one
+ * Each notebook among the work items has its own worker job whose one task is that notebook, so a run holds exactly one
  * execution context (a router task calling dbutils.notebook.run would hold two). The dispatcher job
  * starts on updates of the state table and the run log; a job has one trigger or one schedule, so a
  * separate safety-net job runs it on a schedule through a Run Job task (which needs no compute), and
@@ -91,14 +126,20 @@ export class AsyncFanOut extends pulumi.ComponentResource {
         super("orchestration:async:AsyncFanOut", name, {}, opts);
         const { config } = args;
 
-        for (const [worker, notebookPath] of Object.entries(args.workerNotebookPaths)) {
-            this.workerJobs[worker] = new NotebookJob(
-                `${name}-${worker}`,
+        for (const [key, notebook] of Object.entries(args.workerNotebooks)) {
+            if (RESERVED_JOB_KEYS.includes(key) || (DISPATCHER_PARAMETERS as readonly string[]).some((p) => notebook.argumentNames.includes(p))) {
+                throw new Error(
+                    `AsyncFanOut ${name}: worker job "${key}" (argument names ${notebook.argumentNames.join(", ")}); expected a key other than ` +
+                        `${RESERVED_JOB_KEYS.join(", ")} and argument names other than ${DISPATCHER_PARAMETERS.join(", ")}`,
+                );
+            }
+            this.workerJobs[key] = new NotebookJob(
+                `${name}-${key}`,
                 {
-                    jobName: args.jobName(`async-${worker}`),
-                    description: `Runs the ${worker} worker for one state-table entry; submitted by the asynchronous fan-out's dispatcher.`,
-                    task: { key: worker, notebookPath },
-                    parameters: workerJobParameters(args.workerArguments),
+                    jobName: args.jobName(`async-${key}`),
+                    description: `Runs notebook ${key} for one state-table entry; submitted by the asynchronous fan-out's dispatcher.`,
+                    task: { key: workerTaskKey(key), notebookPath: notebook.path },
+                    parameters: workerJobParameters(args.workerArguments, notebook.argumentNames),
                     compute: args.compute,
                     maxConcurrentRuns: config.concurrencyCap,
                     timeoutSeconds: args.jobTimeoutSeconds,
@@ -110,32 +151,43 @@ export class AsyncFanOut extends pulumi.ComponentResource {
         }
 
         const library = uploadNotebook(name, args.folder, DISPATCH_LIBRARY, readNotebook(DISPATCH_LIBRARY), this);
-        const workerJobIds = pulumi.all(Object.fromEntries(Object.entries(this.workerJobs).map(([worker, job]) => [worker, job.jobId])));
+        const workerJobIds = pulumi.all(Object.fromEntries(Object.entries(this.workerJobs).map(([key, job]) => [key, job.jobId])));
+        const workerPaths = pulumi.all(Object.fromEntries(Object.entries(args.workerNotebooks).map(([key, notebook]) => [key, notebook.path])));
         const dispatcher = uploadNotebook(
             name,
             args.folder,
             "async/dispatcher",
-            pulumi.all([workerJobIds, args.clusterId, args.secretScope, args.workspaceUrl]).apply(([jobIds, clusterId, secretScope, workspaceUrl]) =>
-                renderDispatcher({
-                    workerJobs: Object.fromEntries(
-                        Object.entries(jobIds).map(([worker, jobId]) => [worker, { jobId, parameters: Object.keys(args.workerArguments) }]),
-                    ),
-                    clusterId,
-                    contextLimit: EXECUTION_CONTEXT_LIMIT,
-                    workspaceTaskRunLimit: WORKSPACE_CONCURRENT_RUN_LIMIT,
-                    stateTable: args.stateTable.quoted,
-                    leaseTable: args.leaseTable.quoted,
-                    runLogTable: args.runLogTable.quoted,
-                    concurrencyCap: config.concurrencyCap,
-                    maxAttempts: config.maxAttempts,
-                    deadlineSeconds: config.entryDeadlineSeconds,
-                    leaseSeconds: DISPATCHER_TIMEOUT_SECONDS,
-                    apiTokenSource: config.apiTokenSource,
-                    secretScope,
-                    apiTokenSecret: config.apiTokenSecret,
-                    workspaceUrl,
-                }),
-            ),
+            pulumi
+                .all([workerJobIds, workerPaths, args.folder.path, args.clusterId, args.secretScope, args.workspaceUrl])
+                .apply(([jobIds, paths, folderPath, clusterId, secretScope, workspaceUrl]) =>
+                    renderDispatcher({
+                        workerJobs: Object.fromEntries(
+                            Object.entries(jobIds).map(([key, jobId]) => [
+                                key,
+                                {
+                                    jobId,
+                                    // The run log names the stack's own notebooks relative to its folder, as the orchestrators do.
+                                    notebook: normaliseNotebook(paths[key], folderPath),
+                                    parameters: entryParameterNames(args.workerArguments, args.workerNotebooks[key].argumentNames),
+                                },
+                            ]),
+                        ),
+                        clusterId,
+                        contextLimit: EXECUTION_CONTEXT_LIMIT,
+                        workspaceTaskRunLimit: WORKSPACE_CONCURRENT_RUN_LIMIT,
+                        stateTable: args.stateTable.quoted,
+                        leaseTable: args.leaseTable.quoted,
+                        runLogTable: args.runLogTable.quoted,
+                        concurrencyCap: config.concurrencyCap,
+                        maxAttempts: config.maxAttempts,
+                        deadlineSeconds: config.entryDeadlineSeconds,
+                        leaseSeconds: DISPATCHER_TIMEOUT_SECONDS,
+                        apiTokenSource: config.apiTokenSource,
+                        secretScope,
+                        apiTokenSecret: config.apiTokenSecret,
+                        workspaceUrl,
+                    }),
+                ),
             this,
         );
         const schedule = config.dispatcherSchedule;

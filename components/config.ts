@@ -2,6 +2,7 @@
  * The stack's configuration, read once into a typed, validated object. Every problem is reported
  * together, each naming the key, the value and what is expected, before any resource is declared.
  */
+import * as fs from "fs";
 import * as path from "path";
 import * as pulumi from "@pulumi/pulumi";
 import { declaredConfigKeys, findUnknownConfigKeys } from "./configKeys";
@@ -17,7 +18,18 @@ import {
 } from "./naming";
 import { accessModeProblems, DEFAULT_SPARK_VERSION, runtimeSupportNotice, sparkVersionProblem } from "./compute";
 import { firstScheduleOverlap, quartzCronProblem } from "./quartz";
-import { WORKER_NAMES } from "./workers";
+import {
+    asyncWorkerNotebooks,
+    DEFAULT_WORK_ITEMS,
+    discoverNotebooks,
+    ForEachShape,
+    forEachShape,
+    NotebookFile,
+    parseWorkItems,
+    RESERVED_NOTEBOOK_FOLDERS,
+    WorkItem,
+    WORKERS_FOLDER,
+} from "./workItems";
 
 /** Each notebook run holds one of the cluster's 145 execution contexts; the orchestrator holds one. */
 export const EXECUTION_CONTEXT_LIMIT = 145;
@@ -78,10 +90,22 @@ export interface OrchestrationConfig {
     readonly notebookTimeoutSeconds: number;
     readonly maxRetries: number;
     readonly retryBackoffSeconds: number;
-    /** Expected run time per worker, used for longest-first dispatch when the run log has no history. */
-    readonly expectedSeconds: Readonly<Record<string, number>>;
-    /** How many recent successful runs of each worker the run-log median is taken over. */
+    /** How many recent successful runs of each item the run-log median is taken over. */
     readonly historyRuns: number;
+}
+
+/** What the orchestrators fan out, and the notebooks items may name. */
+export interface WorkItemsConfig {
+    /** The stack's items (default: the four ETL workers), estimates from workerExpectedSeconds merged in. */
+    readonly items: readonly WorkItem[];
+    /** SQL over a control table whose rows are the items, run when an orchestrator starts (workItemsQuery). */
+    readonly query?: string;
+    /** Every notebook source under notebooks/workers/: the ETL workers and any a team adds there. */
+    readonly workerNotebooks: readonly NotebookFile[];
+    /** The notebooks of the folder notebookSourceFolder names, uploaded at their path relative to it. */
+    readonly teamNotebooks: readonly NotebookFile[];
+    /** Relative notebook paths an item may name: the two lists above. */
+    readonly knownNotebooks: readonly string[];
 }
 
 export interface ScheduleConfig {
@@ -93,15 +117,15 @@ export interface ScheduleConfig {
 export interface JobsConfig {
     readonly sequentialSchedule: ScheduleConfig;
     readonly parallelSchedule: ScheduleConfig;
-    /** The third, optional job: a For each task over the workers (Databricks-native fan-out); undefined when forEachJob is false. */
-    readonly forEach?: { readonly schedule: ScheduleConfig };
+    /** The third, optional job: a For each task over the items (Databricks-native fan-out); undefined when forEachJob is false. */
+    readonly forEach?: { readonly schedule: ScheduleConfig; readonly shape: Exclude<ForEachShape, { kind: "unsupported" }> };
     readonly timeoutSeconds: number;
     readonly notificationEmails: readonly string[];
 }
 
 export type ApiTokenSource = "context" | "secretScope";
 
-/** The asynchronous fan-out: a state table, one job per worker, a dispatcher and its safety net (off by default). */
+/** The asynchronous fan-out: a state table, one worker job per notebook among the work items (`async-<key>`), a dispatcher and its safety net (off by default). */
 export interface AsyncFanOutConfig {
     readonly enabled: boolean;
     /** State table name inside the stack's schema. */
@@ -190,6 +214,7 @@ export interface StackConfig {
     readonly compute: ComputeConfig;
     readonly data: DataConfig;
     readonly orchestration: OrchestrationConfig;
+    readonly workItems: WorkItemsConfig;
     readonly jobs: JobsConfig;
     readonly secrets: SecretsConfig;
     readonly asyncFanOut: AsyncFanOutConfig;
@@ -519,24 +544,130 @@ function readOrchestration(r: Reader): OrchestrationConfig {
         maxWorkersLimit,
         ` (maxWorkersLimit: every in-flight notebook holds an execution context and driver memory; raise maxWorkersLimit, at most ${MAX_WORKERS_HARD_LIMIT}, only for a larger driver)`,
     );
-    const expectedSeconds =
-        r.json(
-            "workerExpectedSeconds",
-            `a JSON object of worker name to seconds (>= 0), workers: ${WORKER_NAMES.join(", ")}`,
-            isRecordOf(isNonNegativeNumber),
-        ) ?? {};
-    const unknown = Object.keys(expectedSeconds).filter((name) => !WORKER_NAMES.includes(name));
-    if (unknown.length > 0) {
-        r.problem("workerExpectedSeconds", `worker names among ${WORKER_NAMES.join(", ")} (unknown: ${unknown.join(", ")})`);
-    }
     return {
         maxWorkers,
         maxWorkersLimit,
         notebookTimeoutSeconds: r.integer("notebookTimeoutSeconds", CONFIG_DEFAULTS.notebookTimeoutSeconds, 0, 7 * 24 * 3600, " (0 means no timeout)"),
         maxRetries: r.integer("maxRetries", CONFIG_DEFAULTS.maxRetries, 0, 10),
         retryBackoffSeconds: r.integer("retryBackoffSeconds", CONFIG_DEFAULTS.retryBackoffSeconds, 0, 3600),
-        expectedSeconds: unknown.length > 0 ? {} : expectedSeconds,
         historyRuns: r.integer("historyRuns", CONFIG_DEFAULTS.historyRuns, 1, 100),
+    };
+}
+
+/** The project directory (Pulumi.yaml's), which a relative notebookSourceFolder is resolved against. */
+export const PROJECT_DIR = path.join(__dirname, "..");
+const NOTEBOOKS_WORKERS_DIR = path.join(PROJECT_DIR, "notebooks", WORKERS_FOLDER);
+
+/** The team's own notebooks: every notebook source under notebookSourceFolder, at its path relative to it. */
+function readTeamNotebooks(r: Reader, workerNotebooks: readonly NotebookFile[]): { notebooks: NotebookFile[]; skipped: string[] } {
+    const folder = r.optionalString("notebookSourceFolder");
+    if (folder === undefined) {
+        return { notebooks: [], skipped: [] };
+    }
+    const dir = path.resolve(PROJECT_DIR, folder);
+    const expected =
+        "a folder (relative to the project directory, or absolute) holding Databricks notebook sources (*.py starting with '# Databricks notebook source')";
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+        r.problem("notebookSourceFolder", `${expected}; ${dir} ${fs.existsSync(dir) ? "is not a folder" : "does not exist"}`);
+        return { notebooks: [], skipped: [] };
+    }
+    if (path.relative(NOTEBOOKS_WORKERS_DIR, dir) === "") {
+        return { notebooks: [], skipped: [] };
+    }
+    const found = discoverNotebooks(dir, "");
+    if (found.notebooks.length === 0) {
+        r.problem("notebookSourceFolder", `${expected}; ${dir} has none`);
+    }
+    const workerPaths = new Set(workerNotebooks.map((n) => n.relativePath));
+    for (const notebook of found.notebooks) {
+        const top = notebook.relativePath.split("/")[0];
+        if ((RESERVED_NOTEBOOK_FOLDERS as readonly string[]).includes(top)) {
+            r.problem(
+                "notebookSourceFolder",
+                `no notebook at ${RESERVED_NOTEBOOK_FOLDERS.map((f) => `'${f}'`).join(", ")} (the stack's own notebooks are uploaded there): ` +
+                    `${notebook.file} would be uploaded as '${notebook.relativePath}'; move it into a subfolder`,
+            );
+        } else if (workerPaths.has(notebook.relativePath)) {
+            r.problem(
+                "notebookSourceFolder",
+                `notebooks whose paths differ from those under notebooks/workers/: ${notebook.file} would be uploaded as '${notebook.relativePath}', which notebooks/workers/ already has`,
+            );
+        }
+    }
+    return found;
+}
+
+/**
+ * The items the orchestrators run: `workItems` (default the four ETL workers), checked against the
+ * notebooks that are uploaded, with `workerExpectedSeconds` (keyed by item name) merged in.
+ */
+function readWorkItems(r: Reader, folder: string): WorkItemsConfig & { skipped: string[]; notices: string[] } {
+    const notices: string[] = [];
+    const workerNotebooks = discoverNotebooks(NOTEBOOKS_WORKERS_DIR, WORKERS_FOLDER).notebooks;
+    const team = readTeamNotebooks(r, workerNotebooks);
+    const knownNotebooks = [...workerNotebooks, ...team.notebooks].map((n) => n.relativePath);
+    const raw = r.raw("workItems");
+    let items: readonly WorkItem[] = DEFAULT_WORK_ITEMS;
+    if (raw !== undefined) {
+        let parsed: unknown;
+        let problems: string[];
+        try {
+            parsed = JSON.parse(raw);
+            const result = parseWorkItems(parsed, { knownNotebooks, folder });
+            problems = result.problems;
+            items = result.items;
+        } catch (error) {
+            problems = [`JSON (${(error as Error).message})`];
+        }
+        if (problems.length > 0) {
+            // A long list is not echoed whole: each problem names its item.
+            const shown = raw.length > 200 ? `${raw.slice(0, 200)}... (${raw.length} characters)` : raw;
+            r.problem(
+                "workItems",
+                `a JSON array of work items ({"notebook", "arguments", "name", "expected_seconds"}; see docs/work-items.md):\n      ${problems.join("\n      ")}`,
+                shown,
+            );
+            items = DEFAULT_WORK_ITEMS;
+        }
+    }
+    const names = items.map((item) => item.name);
+    const expected =
+        r.json("workerExpectedSeconds", `a JSON object of item name to seconds (>= 0), items: ${names.join(", ")}`, isRecordOf(isNonNegativeNumber)) ?? {};
+    // Estimates of the shipped ETL workers outlive a switch to other items (Pulumi.dev.yaml has them, and
+    // stacks copy it): those are ignored with a notice; any other unknown name is a mistake.
+    const etlNames = DEFAULT_WORK_ITEMS.map((item) => item.name);
+    const notItems = Object.keys(expected).filter((name) => !names.includes(name));
+    const ignored = notItems.filter((name) => etlNames.includes(name));
+    const unknown = notItems.filter((name) => !etlNames.includes(name));
+    const twice = items.filter((item) => item.expectedSeconds !== undefined && expected[item.name] !== undefined).map((item) => item.name);
+    if (ignored.length > 0) {
+        notices.push(
+            `workerExpectedSeconds has estimates for ${ignored.join(", ")}, which are not among the work items: they are ignored ` +
+                `(pulumi config rm --path 'workerExpectedSeconds.${ignored[0]}' removes one)`,
+        );
+    }
+    if (unknown.length > 0) {
+        r.problem("workerExpectedSeconds", `item names among ${names.join(", ")} (unknown: ${unknown.join(", ")})`);
+    } else if (twice.length > 0) {
+        r.problem("workerExpectedSeconds", `no estimate for items whose workItems entry has expected_seconds (both set for: ${twice.join(", ")})`);
+    } else {
+        items = items.map((item) => (expected[item.name] !== undefined ? { ...item, expectedSeconds: expected[item.name] } : item));
+    }
+    const query = r.optionalString("workItemsQuery");
+    if (query !== undefined && !/^\s*(SELECT|WITH|TABLE|VALUES)\b/i.test(query)) {
+        r.problem(
+            "workItemsQuery",
+            "a SQL query (SELECT, WITH, TABLE or VALUES) whose rows are work items: columns notebook, and optionally arguments, name, expected_seconds",
+        );
+    }
+    return {
+        items,
+        ...(query !== undefined ? { query: query.trim() } : {}),
+        workerNotebooks,
+        teamNotebooks: team.notebooks,
+        knownNotebooks,
+        skipped: team.skipped,
+        notices,
     };
 }
 
@@ -584,7 +715,14 @@ function checkSchedulesApart(r: Reader, firstKey: string, first: ScheduleConfig,
 /** A For each task's largest `concurrency` (Jobs API: "maximum allowed is 100"). */
 export const FOR_EACH_CONCURRENCY_LIMIT = 100;
 
-function readJobs(r: Reader, production: boolean, notebookTimeoutSeconds: number, maxWorkers: number, computeMode: ComputeMode): JobsConfig {
+function readJobs(
+    r: Reader,
+    production: boolean,
+    notebookTimeoutSeconds: number,
+    maxWorkers: number,
+    computeMode: ComputeMode,
+    workItems: WorkItemsConfig,
+): JobsConfig {
     const timezoneId = r.string("scheduleTimezone", CONFIG_DEFAULTS.scheduleTimezone);
     if (!isKnownTimezone(timezoneId)) {
         r.problem("scheduleTimezone", "a Java/IANA time zone id such as UTC or Europe/Amsterdam");
@@ -610,12 +748,23 @@ function readJobs(r: Reader, production: boolean, notebookTimeoutSeconds: number
     const sequentialSchedule = readSchedule(r, "sequentialSchedule", CONFIG_DEFAULTS.sequentialSchedule, timezoneId, paused);
     const parallelSchedule = readSchedule(r, "parallelSchedule", CONFIG_DEFAULTS.parallelSchedule, timezoneId, paused);
     const forEachEnabled = r.boolean("forEachJob", CONFIG_DEFAULTS.forEachJob);
+    const forEachShapeOrProblem = forEachShape(workItems.items);
     const schedules: [string, ScheduleConfig][] = [
         ["sequentialSchedule", sequentialSchedule],
         ["parallelSchedule", parallelSchedule],
     ];
     if (forEachEnabled) {
         schedules.push(["forEachSchedule", readSchedule(r, "forEachSchedule", CONFIG_DEFAULTS.forEachSchedule, timezoneId, paused)]);
+        if (workItems.query !== undefined) {
+            r.problem(
+                "forEachJob",
+                "false when workItemsQuery is set (a For each task's inputs are fixed when the job is deployed; the sequential and parallel jobs run the query's items)",
+                "true",
+            );
+        }
+        if (forEachShapeOrProblem.kind === "unsupported") {
+            r.problem("forEachJob", `false for these workItems: ${forEachShapeOrProblem.reason}`, "true");
+        }
         if (maxWorkers > FOR_EACH_CONCURRENCY_LIMIT) {
             r.problem(
                 "maxWorkers",
@@ -636,7 +785,7 @@ function readJobs(r: Reader, production: boolean, notebookTimeoutSeconds: number
     return {
         sequentialSchedule,
         parallelSchedule,
-        ...(forEachEnabled ? { forEach: { schedule: schedules[2][1] } } : {}),
+        ...(forEachEnabled && forEachShapeOrProblem.kind !== "unsupported" ? { forEach: { schedule: schedules[2][1], shape: forEachShapeOrProblem } } : {}),
         timeoutSeconds,
         notificationEmails: emails,
     };
@@ -876,8 +1025,9 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
     const createWorkspace = r.boolean("createWorkspace", CONFIG_DEFAULTS.createWorkspace);
     const location = r.string("location", CONFIG_DEFAULTS.location);
     const orchestration = readOrchestration(r);
+    const { skipped, notices: workItemNotices, ...workItems } = readWorkItems(r, names.workspaceFolder);
     const compute = readCompute(r, names.tags, catalog);
-    const jobs = readJobs(r, production, orchestration.notebookTimeoutSeconds, orchestration.maxWorkers, compute.mode);
+    const jobs = readJobs(r, production, orchestration.notebookTimeoutSeconds, orchestration.maxWorkers, compute.mode, workItems);
     const config: Omit<StackConfig, "notices"> = {
         names,
         mode,
@@ -893,6 +1043,7 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
             sampleRows: r.integer("sampleRows", CONFIG_DEFAULTS.sampleRows, 1, 100_000_000),
         },
         orchestration,
+        workItems,
         jobs,
         secrets: readSecrets(r, source, production),
         asyncFanOut: readAsyncFanOut(
@@ -905,6 +1056,13 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
         ),
         sqlWarehouseId: readSqlWarehouseId(r),
     };
+    if (config.asyncFanOut.enabled) {
+        try {
+            asyncWorkerNotebooks(workItems.items, []);
+        } catch (error) {
+            r.problem("workItems", `items the asynchronous fan-out can give a job each (asyncFanOut is true): ${(error as Error).message}`);
+        }
+    }
     if (r.problems.length > 0) {
         throw new StackConfigError(source.stack, r.problems);
     }
@@ -913,7 +1071,10 @@ export function parseStackConfig(source: ConfigSource): StackConfig {
             `config key '${r.fullKey(key)}' is set to an empty value, which counts as not set: its default applies (pulumi config rm '${r.fullKey(key)}' says so plainly)`,
     );
     const runtimeNotice = runtimeSupportNotice(config.compute.sparkVersion, new Date().toISOString().slice(0, 10));
-    return { ...config, notices: [...unknownKeys.warnings, ...emptyNotices, ...(runtimeNotice ? [runtimeNotice] : [])] };
+    const skippedNotices = skipped.map(
+        (file) => `${file} is not uploaded: it is not a Databricks notebook source (its first line is not '# Databricks notebook source')`,
+    );
+    return { ...config, notices: [...unknownKeys.warnings, ...emptyNotices, ...skippedNotices, ...workItemNotices, ...(runtimeNotice ? [runtimeNotice] : [])] };
 }
 
 /** The stack's configuration as the running Pulumi program sees it. */

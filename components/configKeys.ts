@@ -15,7 +15,7 @@ export const PROVIDER_NAMESPACES: readonly string[] = ["pulumi", "azure-native",
  * Project keys that hold JSON objects, which Pulumi.yaml's config schema has no type for: they are
  * documented in its comments instead of declared (a test keeps the two in step).
  */
-export const OBJECT_CONFIG_KEYS: readonly string[] = ["tags", "workerExpectedSeconds", "keyVaultSecrets"];
+export const OBJECT_CONFIG_KEYS: readonly string[] = ["tags", "workItems", "workerExpectedSeconds", "keyVaultSecrets"];
 
 /** Levenshtein distance between two strings. */
 export function editDistance(a: string, b: string): number {

@@ -3,7 +3,8 @@ import * as pulumi from "@pulumi/pulumi";
 
 /**
  * The run-log dashboard: an AI/BI (Lakeview) dashboard comparing the orchestration modes from the
- * rows the orchestrators and workers append to the run log (notebooks/setup.py declares its columns).
+ * rows the orchestrators and workers append to the run log (`ensure_run_log` in notebooks/lib/orchestration.py
+ * declares its columns).
  *
  * The document is the `.lvdash.json` format the Lakeview API takes as `serialized_dashboard`
  * (https://docs.databricks.com/api/workspace/lakeview/create): `datasets` (name, displayName,
@@ -81,7 +82,7 @@ export function runLogDatasets(runLogTable: string): DashboardDataset[] {
                     "  run_id,",
                     "  MIN(started_at) AS run_started_at,",
                     "  (unix_millis(MAX(finished_at)) - unix_millis(MIN(started_at))) / 1000.0 AS runtime_seconds,",
-                    "  COUNT(DISTINCT notebook) AS notebooks,",
+                    "  COUNT(DISTINCT COALESCE(item, notebook)) AS items,",
                     "  SUM(CASE WHEN status IN ('FAILED', 'TIMED_OUT') THEN 1 ELSE 0 END) AS failed_attempts",
                     `FROM ${runLogTable}`,
                     "WHERE started_at IS NOT NULL AND finished_at IS NOT NULL",
@@ -94,19 +95,20 @@ export function runLogDatasets(runLogTable: string): DashboardDataset[] {
             name: "worker_durations",
             displayName: "Per-worker durations",
             // The orchestrators record each attempt's wall time (start-up included); the workers their own SQL time.
+            // Items of one notebook with different arguments are apart (`item`); rows from before items have only `notebook`.
             queryLines: lines(
                 [
                     "SELECT",
                     "  orchestration_mode,",
-                    "  notebook,",
+                    "  COALESCE(item, notebook) AS item,",
                     "  COUNT(DISTINCT run_id) AS runs,",
                     "  AVG(CASE WHEN recorded_by = 'orchestrator' THEN wall_seconds END) AS avg_wall_seconds,",
                     "  AVG(CASE WHEN recorded_by = 'worker' THEN duration_seconds END) AS avg_duration_seconds,",
                     "  MAX(CASE WHEN recorded_by = 'worker' THEN duration_seconds END) AS max_duration_seconds",
                     `FROM ${runLogTable}`,
                     "WHERE status = 'SUCCEEDED'",
-                    "GROUP BY orchestration_mode, notebook",
-                    "ORDER BY orchestration_mode, notebook",
+                    "GROUP BY orchestration_mode, COALESCE(item, notebook)",
+                    "ORDER BY orchestration_mode, COALESCE(item, notebook)",
                 ].join("\n"),
             ),
         },
@@ -119,6 +121,7 @@ export function runLogDatasets(runLogTable: string): DashboardDataset[] {
                     "  started_at,",
                     "  orchestration_mode,",
                     "  run_id,",
+                    "  COALESCE(item, notebook) AS item,",
                     "  notebook,",
                     "  attempt,",
                     "  status,",
@@ -192,13 +195,7 @@ export function runLogDashboard(runLogTable: string): DashboardDocument {
                         { x: 0, y: 0, width: PAGE_WIDTH, height: 8 },
                         true,
                     ),
-                    table(
-                        "runs_table",
-                        "Runs",
-                        "runs",
-                        ["run_started_at", "orchestration_mode", "run_id", "runtime_seconds", "notebooks", "failed_attempts"],
-                        8,
-                    ),
+                    table("runs_table", "Runs", "runs", ["run_started_at", "orchestration_mode", "run_id", "runtime_seconds", "items", "failed_attempts"], 8),
                 ],
             },
             {
@@ -207,12 +204,12 @@ export function runLogDashboard(runLogTable: string): DashboardDocument {
                 layout: [
                     widget(
                         "worker_wall_time",
-                        "Average wall time per worker (orchestrator rows, start-up included)",
+                        "Average wall time per item (orchestrator rows, start-up included)",
                         "bar",
                         "worker_durations",
-                        ["notebook", "avg_wall_seconds", "orchestration_mode"].map(column),
+                        ["item", "avg_wall_seconds", "orchestration_mode"].map(column),
                         {
-                            x: { fieldName: "notebook", displayName: "Worker", scale: { type: "categorical" } },
+                            x: { fieldName: "item", displayName: "Item", scale: { type: "categorical" } },
                             y: { fieldName: "avg_wall_seconds", displayName: "Average wall time (s)", scale: { type: "quantitative" } },
                             color: mode,
                         },
@@ -221,12 +218,12 @@ export function runLogDashboard(runLogTable: string): DashboardDocument {
                     ),
                     widget(
                         "worker_sql_time",
-                        "Average duration per worker (worker rows, its own SQL time)",
+                        "Average duration per item (worker rows, its own SQL time)",
                         "bar",
                         "worker_durations",
-                        ["notebook", "avg_duration_seconds", "orchestration_mode"].map(column),
+                        ["item", "avg_duration_seconds", "orchestration_mode"].map(column),
                         {
-                            x: { fieldName: "notebook", displayName: "Worker", scale: { type: "categorical" } },
+                            x: { fieldName: "item", displayName: "Item", scale: { type: "categorical" } },
                             y: { fieldName: "avg_duration_seconds", displayName: "Average duration (s)", scale: { type: "quantitative" } },
                             color: mode,
                         },
@@ -237,7 +234,7 @@ export function runLogDashboard(runLogTable: string): DashboardDocument {
                         "worker_table",
                         "Per-worker durations",
                         "worker_durations",
-                        ["orchestration_mode", "notebook", "runs", "avg_wall_seconds", "avg_duration_seconds", "max_duration_seconds"],
+                        ["orchestration_mode", "item", "runs", "avg_wall_seconds", "avg_duration_seconds", "max_duration_seconds"],
                         7,
                     ),
                 ],
@@ -268,7 +265,7 @@ export function runLogDashboard(runLogTable: string): DashboardDocument {
                         "failures_table",
                         "Failed, timed-out and retried attempts",
                         "failures_and_retries",
-                        ["started_at", "orchestration_mode", "run_id", "notebook", "attempt", "status", "recorded_by", "error"],
+                        ["started_at", "orchestration_mode", "run_id", "item", "notebook", "attempt", "status", "recorded_by", "error"],
                         6,
                     ),
                 ],

@@ -8,7 +8,7 @@
 export const VAULT_SUFFIX_LENGTH = 4;
 export const VAULT_NAME_MAX_LENGTH = 24;
 
-/** The orchestration jobs, and the asynchronous fan-out's dispatcher, its safety net and one job per worker (`async-<worker>`). */
+/** The orchestration jobs, and the asynchronous fan-out's dispatcher, its safety net and one worker job per notebook among the work items (`async-<key>`). */
 export type JobKind = "sequential" | "parallel" | "for-each" | "async-dispatcher" | "async-safety-net" | `async-${string}`;
 
 export interface EnvironmentNames {

@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { WORKERS } from "./workers";
+import { discoverNotebooks, NotebookFile, WORKERS_FOLDER } from "./workItems";
 
 export const NOTEBOOKS_DIR = path.join(__dirname, "..", "notebooks");
 
@@ -16,8 +16,13 @@ export interface NotebookSource {
     readonly source: string;
 }
 
-/** Notebooks uploaded as they are in notebooks/: shared libraries, setup and the workers. */
-export const STATIC_NOTEBOOKS: readonly string[] = ["lib/etl", "lib/orchestration", "setup", ...WORKERS.map((w) => w.source.replace(/\.py$/, ""))];
+/** The stack's own notebooks uploaded as they are in notebooks/: shared libraries and setup. */
+export const STATIC_NOTEBOOKS: readonly string[] = ["lib/etl", "lib/orchestration", "setup"];
+
+/** Every notebook source under notebooks/workers/: the four ETL workers and any a team drops in beside them. */
+export function workerNotebookFiles(): NotebookFile[] {
+    return discoverNotebooks(path.join(NOTEBOOKS_DIR, WORKERS_FOLDER), WORKERS_FOLDER).notebooks;
+}
 
 /** The For each job's nested-task notebook: runs the worker named by its `worker` parameter (uploaded only with forEachJob). */
 export const FOR_EACH_ENTRY_NOTEBOOK = "for_each/worker";
@@ -98,42 +103,57 @@ export function renderTemplate(template: string, values: Readonly<Record<string,
 
 export type OrchestratorKind = "sequential" | "parallel";
 
-/** A worker as an orchestrator sees it: where it is deployed and what it is called with. */
-export interface OrchestratedWorker {
+/** A work item as an orchestrator runs it: where its notebook is deployed and what it is called with. */
+export interface OrchestratedItem {
     readonly name: string;
-    /** Absolute workspace path of the deployed worker notebook. */
+    /** The item's notebook as given: relative to the stack's folder (no `.py`) or an absolute workspace path. */
+    readonly notebook: string;
+    /** Absolute workspace path `dbutils.notebook.run` is called with. */
     readonly path: string;
-    /** Widget values passed with dbutils.notebook.run (strings, as Databricks requires). */
+    /** The item's own widget values (strings, as Databricks requires); they override the common arguments. */
     readonly arguments: Readonly<Record<string, string>>;
     /** Expected wall time of its `dbutils.notebook.run` (start-up included), for longest-first dispatch before the run log has history. */
     readonly expectedSeconds?: number;
 }
 
 export interface OrchestratorSettings {
-    readonly workers: readonly OrchestratedWorker[];
+    readonly items: readonly OrchestratedItem[];
+    /** Widget values every item gets (its own arguments override them). */
+    readonly commonArguments: Readonly<Record<string, string>>;
+    /** Absolute workspace folder that relative notebooks of run-time items (job parameter, query) resolve against. */
+    readonly notebookFolder: string;
+    /** Relative notebook paths a run-time item may name: the notebooks uploaded for items. */
+    readonly knownNotebooks: readonly string[];
+    /** SQL over a control table whose rows are the items, run when the orchestrator starts; none when undefined. */
+    readonly workItemsQuery?: string;
     readonly maxWorkers: number;
     readonly maxWorkersLimit: number;
     readonly timeoutSeconds: number;
     readonly maxRetries: number;
     readonly retryBackoffSeconds: number;
-    /** Fully qualified run-log table: both orchestrators append their attempts; the parallel one reads their wall times. */
+    /** Fully qualified run-log table: both orchestrators append their attempts (creating it if missing); the parallel one reads their wall times. */
     readonly runLogTable: string;
     readonly historyRuns: number;
 }
 
-function workersLiteral(workers: readonly OrchestratedWorker[]): PythonValue {
-    return workers.map((worker) => ({
-        name: worker.name,
-        path: worker.path,
-        arguments: worker.arguments,
-        expected_seconds: worker.expectedSeconds ?? null,
+function itemsLiteral(items: readonly OrchestratedItem[]): PythonValue {
+    return items.map((item) => ({
+        name: item.name,
+        notebook: item.notebook,
+        path: item.path,
+        arguments: item.arguments,
+        expected_seconds: item.expectedSeconds ?? null,
     }));
 }
 
 export function renderOrchestrator(kind: OrchestratorKind, settings: OrchestratorSettings): string {
     const templateName = `orchestrators/${kind}`;
     const common = {
-        workers: workersLiteral(settings.workers),
+        items: itemsLiteral(settings.items),
+        common_arguments: settings.commonArguments,
+        notebook_folder: settings.notebookFolder,
+        known_notebooks: [...settings.knownNotebooks],
+        work_items_query: settings.workItemsQuery ?? null,
         timeout_seconds: settings.timeoutSeconds,
         max_retries: settings.maxRetries,
         retry_backoff_seconds: settings.retryBackoffSeconds,
@@ -151,11 +171,13 @@ export function renderOrchestrator(kind: OrchestratorKind, settings: Orchestrato
     return renderTemplate(readNotebook(templateName), values, templateName);
 }
 
-/** A worker's job in the asynchronous fan-out, as the dispatcher submits to it. */
+/** A worker job in the asynchronous fan-out, as the dispatcher submits to it. */
 export interface AsyncWorkerJob {
     /** The job's id as the provider reports it (a numeric string). */
     readonly jobId: string;
-    /** Job parameters an entry's `parameters` may set (the worker's arguments). */
+    /** The job's notebook as the run log names it: relative to the stack's folder, or an absolute workspace path. */
+    readonly notebook: string;
+    /** Job parameters an entry's `parameters` may set (the common arguments and the notebook's item arguments). */
     readonly parameters: readonly string[];
 }
 
@@ -190,7 +212,7 @@ export function renderDispatcher(settings: DispatcherSettings): string {
         readNotebook(templateName),
         {
             worker_jobs: Object.fromEntries(
-                Object.entries(settings.workerJobs).map(([name, job]) => [name, { job_id: job.jobId, parameters: [...job.parameters] }]),
+                Object.entries(settings.workerJobs).map(([key, job]) => [key, { job_id: job.jobId, notebook: job.notebook, parameters: [...job.parameters] }]),
             ),
             cluster_id: settings.clusterId ?? null,
             context_limit: settings.contextLimit,
@@ -211,10 +233,11 @@ export function renderDispatcher(settings: DispatcherSettings): string {
     );
 }
 
-/** Every notebook the stack uploads, orchestrators rendered with the given settings. */
-export function allNotebooks(settings: OrchestratorSettings): NotebookSource[] {
+/** Every notebook the stack uploads (the team's own from `extra`), orchestrators rendered with the given settings. */
+export function allNotebooks(settings: OrchestratorSettings, extra: readonly NotebookFile[] = []): NotebookSource[] {
     return [
         ...[...STATIC_NOTEBOOKS, FOR_EACH_ENTRY_NOTEBOOK].map((relativePath) => ({ relativePath, source: readNotebook(relativePath) })),
+        ...[...workerNotebookFiles(), ...extra].map((notebook) => ({ relativePath: notebook.relativePath, source: fs.readFileSync(notebook.file, "utf8") })),
         ...(["sequential", "parallel"] as const).map((kind) => ({ relativePath: `orchestrators/${kind}`, source: renderOrchestrator(kind, settings) })),
     ];
 }

@@ -1,13 +1,88 @@
 import * as pulumi from "@pulumi/pulumi";
-import { AsyncFanOut } from "./asyncFanOut";
+import { AsyncFanOut, asyncWorkerNotebooks } from "./asyncFanOut";
 import { EtlCompute } from "./compute";
 import type { StackConfig } from "./config";
 import { RunLogDashboard } from "./dashboard";
-import { NotebookJob } from "./jobs";
-import { EtlNotebooks } from "./notebooks";
+import { ForEachTaskSpec, NotebookJob } from "./jobs";
+import { movedNotebook, notebookResourceName, ORCHESTRATION_LIBRARY, StackNotebooks } from "./notebooks";
+import { OrchestrationLibrary, ORCHESTRATORS_FOLDER, ParallelNotebookJob, SequentialNotebookJob } from "./orchestratorJobs";
 import { KeyVaultSecretScope } from "./secrets";
+import { DEFAULT_WORK_ITEMS, ForEachShape, notebookPath, WorkItem } from "./workItems";
 import { DatabricksWorkspace } from "./workspace";
 import { WORKERS } from "./workers";
+
+/** The jobs' descriptions with the default items, the four ETL workers. */
+const ETL_WORKERS_DESCRIPTIONS = {
+    sequential: "Runs the four ETL workers one after another (dbutils.notebook.run).",
+    parallel: "Runs the four ETL workers concurrently with a bounded, longest-first ThreadPoolExecutor.",
+} as const;
+
+/** The four ETL workers in their order, without arguments or names of their own: the shipped example. */
+export function isDefaultWorkItems(items: readonly WorkItem[]): boolean {
+    return (
+        items.length === DEFAULT_WORK_ITEMS.length &&
+        items.every((item, index) => {
+            const expected = DEFAULT_WORK_ITEMS[index];
+            return item.notebook === expected.notebook && item.name === expected.name && Object.keys(item.arguments).length === 0;
+        })
+    );
+}
+
+export interface ForEachTaskSettings {
+    /** The workspace path of an item's notebook: the uploaded notebook's path (so the job depends on it), else notebookPath. */
+    readonly pathOf: (notebook: string) => pulumi.Input<string>;
+    /** The entry notebook that runs the ETL worker named by its `worker` parameter (uploaded for the etl-workers shape). */
+    readonly entryNotebookPath?: pulumi.Input<string>;
+    readonly commonArguments: Readonly<Record<string, string>>;
+    readonly concurrency: number;
+    readonly maxRetries: number;
+    readonly retryIntervalSeconds: number;
+    readonly timeoutSeconds: number;
+}
+
+/**
+ * The For each job's task for the items' shape: the ETL workers through the entry notebook
+ * (`{{input}}` names the worker), or one notebook run directly with each input's arguments as
+ * `{{input.<argument>}}` and the item's name as `work_item`.
+ */
+export function forEachTask(shape: Exclude<ForEachShape, { kind: "unsupported" }>, settings: ForEachTaskSettings): ForEachTaskSpec {
+    const loop = {
+        concurrency: settings.concurrency,
+        maxRetries: settings.maxRetries,
+        retryIntervalSeconds: settings.retryIntervalSeconds,
+        timeoutSeconds: settings.timeoutSeconds,
+    };
+    if (shape.kind === "etl-workers") {
+        if (settings.entryNotebookPath === undefined) {
+            throw new Error("The For each job over the ETL workers needs the entry notebook (for_each/worker) uploaded");
+        }
+        return {
+            key: "for_each_worker",
+            forEach: {
+                ...loop,
+                inputs: shape.inputs,
+                nestedTaskKey: "worker",
+                notebookPath: settings.entryNotebookPath,
+                baseParameters: { ...settings.commonArguments, worker: "{{input}}", orchestration_mode: "for_each" },
+            },
+        };
+    }
+    return {
+        key: "for_each_item",
+        forEach: {
+            ...loop,
+            inputs: shape.inputs,
+            nestedTaskKey: "item",
+            notebookPath: settings.pathOf(shape.notebook),
+            baseParameters: {
+                ...settings.commonArguments,
+                ...Object.fromEntries(shape.argumentNames.map((argument) => [argument, `{{input.${argument}}}`])),
+                work_item: "{{input.work_item}}",
+                orchestration_mode: "for_each",
+            },
+        },
+    };
+}
 
 /** A table's fully qualified name, `catalog.schema.table`, or its quoted SQL form. */
 export function qualifiedTable(catalog: string, schema: string, table: string, quoted = false): string {
@@ -68,30 +143,34 @@ export function orchestrationStack(config: StackConfig) {
 
     const table = (name: string) => qualifiedTable(data.catalog, data.schema, name);
     const quotedRunLog = qualifiedTable(data.catalog, data.schema, data.runLogTable, true);
-    const workerArguments = {
+    const commonArguments = {
         catalog: data.catalog,
         schema: data.schema,
         input_table: data.inputTable,
         run_log_table: data.runLogTable,
     };
-    const notebooks = new EtlNotebooks(
-        `${names.prefix}-notebooks`,
+    const items = config.workItems.items;
+    const forEachShape = jobs.forEach?.shape;
+    const notebooksName = `${names.prefix}-notebooks`;
+    const notebooks = new StackNotebooks(
+        notebooksName,
         {
             folder: names.workspaceFolder,
-            workerArguments,
-            orchestration: {
-                maxWorkers: orchestration.maxWorkers,
-                maxWorkersLimit: orchestration.maxWorkersLimit,
-                timeoutSeconds: orchestration.notebookTimeoutSeconds,
-                maxRetries: orchestration.maxRetries,
-                retryBackoffSeconds: orchestration.retryBackoffSeconds,
-                runLogTable: quotedRunLog,
-                historyRuns: orchestration.historyRuns,
-            },
-            expectedSeconds: orchestration.expectedSeconds,
-            forEachEntry: jobs.forEach !== undefined,
+            workerNotebooks: config.workItems.workerNotebooks,
+            teamNotebooks: config.workItems.teamNotebooks,
+            forEachEntry: forEachShape?.kind === "etl-workers",
         },
         inWorkspace,
+    );
+    // The library and the orchestrators were EtlNotebooks' children before the components existed.
+    const formerNotebooksUrn = pulumi.createUrn(notebooksName, "orchestration:notebooks:EtlNotebooks");
+    const movedFromNotebooks = (name: string, relativePath: string) =>
+        movedNotebook(name, notebookResourceName(notebooksName, relativePath), formerNotebooksUrn);
+    const libraryName = `${names.prefix}-orchestration`;
+    const library = new OrchestrationLibrary(
+        libraryName,
+        { folder: notebooks.folder.path },
+        { ...inWorkspace, transformations: [movedFromNotebooks(`${libraryName}-lib-orchestration`, ORCHESTRATION_LIBRARY)] },
     );
 
     const fanOut = config.asyncFanOut;
@@ -105,61 +184,69 @@ export function orchestrationStack(config: StackConfig) {
         secret_scope: secrets.scopeName,
         ...(fanOut.enabled ? { state_table: fanOut.stateTable, lease_table: fanOut.leaseTable } : {}),
     };
-    const runParameters = {
-        run_id: "{{job.run_id}}",
-        timeout_seconds: String(orchestration.notebookTimeoutSeconds),
-        max_retries: String(orchestration.maxRetries),
-        retry_backoff_seconds: String(orchestration.retryBackoffSeconds),
-        workers: "",
-    };
-    const job = (kind: "sequential" | "parallel", description: string, parameters: Record<string, string>) =>
-        new NotebookJob(
-            `${names.prefix}-${kind}`,
-            {
-                jobName: names.jobName(kind),
-                description,
-                setup: { notebookPath: notebooks.setupPath, parameters: setupParameters },
-                task: { key: "orchestrate", notebookPath: notebooks.orchestratorPaths[kind] },
-                parameters,
-                compute: compute.taskCompute,
-                schedule: kind === "sequential" ? jobs.sequentialSchedule : jobs.parallelSchedule,
-                maxConcurrentRuns: 1,
-                timeoutSeconds: jobs.timeoutSeconds,
-                notificationEmails: jobs.notificationEmails,
-                tags,
-            },
-            inWorkspace,
-        );
-    const sequential = job("sequential", "Runs the four ETL workers one after another (dbutils.notebook.run).", runParameters);
-    const parallel = job("parallel", "Runs the four ETL workers concurrently with a bounded, longest-first ThreadPoolExecutor.", {
-        ...runParameters,
-        max_workers: String(orchestration.maxWorkers),
+    const defaultItems = isDefaultWorkItems(items);
+    const pathOf = (notebook: string) => notebooks.notebooks[notebook]?.path ?? notebookPath(notebook, names.workspaceFolder);
+    const orchestratorArgs = (kind: "sequential" | "parallel") => ({
+        library,
+        items,
+        knownNotebooks: config.workItems.knownNotebooks,
+        commonArguments,
+        workItemsQuery: config.workItems.query,
+        runLogTable: quotedRunLog,
+        timeoutSeconds: orchestration.notebookTimeoutSeconds,
+        maxRetries: orchestration.maxRetries,
+        retryBackoffSeconds: orchestration.retryBackoffSeconds,
+        compute: compute.taskCompute,
+        setup: { notebookPath: notebooks.setupPath, parameters: setupParameters },
+        schedule: kind === "sequential" ? jobs.sequentialSchedule : jobs.parallelSchedule,
+        notificationEmails: jobs.notificationEmails,
+        tags,
+        jobName: names.jobName(kind),
+        description: defaultItems && !config.workItems.query ? ETL_WORKERS_DESCRIPTIONS[kind] : undefined,
+        notebookName: kind,
+        jobTimeoutSeconds: jobs.timeoutSeconds,
     });
+    // Formerly NotebookJobs with the orchestrators among EtlNotebooks' notebooks: the aliases keep the jobs' ids and the notebooks.
+    const orchestratorOptions = (kind: "sequential" | "parallel"): pulumi.ComponentResourceOptions => ({
+        ...inWorkspace,
+        aliases: [{ type: "orchestration:jobs:NotebookJob" }],
+        transformations: [movedFromNotebooks(`${names.prefix}-${kind}-orchestrator`, `orchestrators/${kind}`)],
+    });
+    const sequential = new SequentialNotebookJob(`${names.prefix}-sequential`, orchestratorArgs("sequential"), orchestratorOptions("sequential"));
+    const parallel = new ParallelNotebookJob(
+        `${names.prefix}-parallel`,
+        {
+            ...orchestratorArgs("parallel"),
+            maxWorkers: orchestration.maxWorkers,
+            maxWorkersLimit: orchestration.maxWorkersLimit,
+            historyRuns: orchestration.historyRuns,
+        },
+        orchestratorOptions("parallel"),
+    );
 
-    // The Databricks-native strategy beside the two orchestrators: a For each task over the workers,
-    // maxWorkers at a time, each iteration one task run of the entry notebook on the same compute.
+    // The Databricks-native strategy beside the two orchestrators: a For each task over the items,
+    // maxWorkers at a time, each iteration one task run on the same compute.
     const forEach =
-        jobs.forEach && notebooks.forEachEntryPath
+        jobs.forEach && forEachShape
             ? new NotebookJob(
                   `${names.prefix}-for-each`,
                   {
                       jobName: names.jobName("for-each"),
-                      description: "Runs the four ETL workers as the iterations of a For each task, maxWorkers at a time, each retried by the job.",
+                      description:
+                          forEachShape.kind === "etl-workers" && defaultItems
+                              ? "Runs the four ETL workers as the iterations of a For each task, maxWorkers at a time, each retried by the job."
+                              : `Runs ${items.length} work items (${forEachShape.kind === "one-notebook" ? `notebook ${forEachShape.notebook}` : "ETL workers"}) as the iterations of a For each task, maxWorkers at a time, each retried by the job.`,
                       setup: { notebookPath: notebooks.setupPath, parameters: setupParameters },
-                      task: {
-                          key: "for_each_worker",
-                          forEach: {
-                              inputs: WORKERS.map((worker) => worker.name),
-                              concurrency: orchestration.maxWorkers,
-                              nestedTaskKey: "worker",
-                              notebookPath: notebooks.forEachEntryPath,
-                              baseParameters: { ...workerArguments, worker: "{{input}}", orchestration_mode: "for_each" },
-                              maxRetries: orchestration.maxRetries,
-                              retryIntervalSeconds: orchestration.retryBackoffSeconds,
-                              timeoutSeconds: orchestration.notebookTimeoutSeconds,
-                          },
-                      },
-                      parameters: { run_id: runParameters.run_id },
+                      task: forEachTask(forEachShape, {
+                          pathOf,
+                          entryNotebookPath: notebooks.forEachEntryPath,
+                          commonArguments,
+                          concurrency: orchestration.maxWorkers,
+                          maxRetries: orchestration.maxRetries,
+                          retryIntervalSeconds: orchestration.retryBackoffSeconds,
+                          timeoutSeconds: orchestration.notebookTimeoutSeconds,
+                      }),
+                      parameters: { run_id: "{{job.run_id}}" },
                       compute: compute.taskCompute,
                       schedule: jobs.forEach.schedule,
                       maxConcurrentRuns: 1,
@@ -177,8 +264,16 @@ export function orchestrationStack(config: StackConfig) {
               `${names.prefix}-async`,
               {
                   folder: notebooks.folder,
-                  workerNotebookPaths: Object.fromEntries(WORKERS.map((w) => [w.name, notebooks.notebooks[w.source.replace(/\.py$/, "")].path])),
-                  workerArguments,
+                  workerNotebooks: Object.fromEntries(
+                      Object.entries(asyncWorkerNotebooks(items, Object.keys(commonArguments))).map(([key, worker]) => [
+                          key,
+                          {
+                              path: notebooks.notebooks[worker.notebook]?.path ?? notebookPath(worker.notebook, names.workspaceFolder),
+                              argumentNames: worker.argumentNames,
+                          },
+                      ]),
+                  ),
+                  workerArguments: commonArguments,
                   jobName: names.jobName,
                   setupNotebookPath: notebooks.setupPath,
                   setupParameters,
@@ -213,10 +308,13 @@ export function orchestrationStack(config: StackConfig) {
           )
         : undefined;
 
-    const notebookUrls: Record<string, pulumi.Output<string>> = {};
-    for (const [relativePath, notebook] of Object.entries(notebooks.notebooks)) {
-        notebookUrls[relativePath] = notebook.url;
-    }
+    const notebookUrls: Record<string, pulumi.Output<string>> = {
+        ...Object.fromEntries(Object.entries(notebooks.notebooks).map(([relativePath, notebook]) => [relativePath, notebook.url])),
+        [ORCHESTRATION_LIBRARY]: library.notebook.url,
+        [`${ORCHESTRATORS_FOLDER}/sequential`]: sequential.orchestrator.url,
+        [`${ORCHESTRATORS_FOLDER}/parallel`]: parallel.orchestrator.url,
+    };
+    const itemNotebooks = new Set(items.map((item) => item.notebook));
 
     return {
         workspaceUrl: workspace.host,
@@ -245,7 +343,9 @@ export function orchestrationStack(config: StackConfig) {
             input: table(data.inputTable),
             runLog: table(data.runLogTable),
             ...(fanOut.enabled ? { asyncState: table(fanOut.stateTable) } : {}),
-            outputs: Object.fromEntries(WORKERS.map((worker) => [worker.name, table(worker.outputTable)])),
+            outputs: Object.fromEntries(
+                WORKERS.filter((worker) => itemNotebooks.has(worker.source.replace(/\.py$/, ""))).map((worker) => [worker.name, table(worker.outputTable)]),
+            ),
         },
     };
 }

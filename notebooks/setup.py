@@ -3,10 +3,11 @@
 # MAGIC # Setup
 # MAGIC
 # MAGIC First task of both orchestration jobs. Idempotent, so it is cheap on every run:
-# MAGIC - creates the environment's schema, the input table `orders`, the append-only run-log table and,
-# MAGIC   with the asynchronous fan-out on, its state and lease tables (adding to an existing state table
-# MAGIC   the columns a newer dispatcher needs), before any worker fans out (concurrent workers then
-# MAGIC   only append to the run log, which never conflicts);
+# MAGIC - creates the environment's schema, the input table `orders`, the append-only run-log table (with
+# MAGIC   `ensure_run_log` from lib/orchestration, as the orchestrators do: one definition of its columns,
+# MAGIC   added to an older run log) and, with the asynchronous fan-out on, its state and lease tables (adding
+# MAGIC   to an existing state table the columns a newer dispatcher needs), before any worker fans out
+# MAGIC   (concurrent workers then only append to the run log, which never conflicts);
 # MAGIC - when `sample_data` is `true` and the input table is empty, fills it with deterministic sample
 # MAGIC   orders (the same rows in every environment), including later versions of some orders so the
 # MAGIC   workers' deduplication has something to do;
@@ -16,6 +17,10 @@
 # COMMAND ----------
 
 # MAGIC %run ./lib/etl
+
+# COMMAND ----------
+
+# MAGIC %run ./lib/orchestration
 
 # COMMAND ----------
 
@@ -55,38 +60,7 @@ spark.sql(
     COMMENT 'Orders, one row per version of an order; the latest updated_at is current'
     """
 )
-spark.sql(
-    f"""
-    CREATE TABLE IF NOT EXISTS {run_log_table} (
-        notebook STRING,
-        orchestration_mode STRING,
-        run_id STRING,
-        attempt INT,
-        started_at TIMESTAMP,
-        finished_at TIMESTAMP,
-        duration_seconds DOUBLE,
-        rows_merged BIGINT,
-        status STRING,
-        error STRING,
-        wall_seconds DOUBLE,
-        recorded_by STRING
-    ) USING DELTA
-    COMMENT 'Appended by every worker run (recorded_by worker: its own SQL time in duration_seconds) and by the orchestrators for every dbutils.notebook.run attempt (recorded_by orchestrator: its wall time in wall_seconds, start-up included)'
-    """
-)
-
-
-def add_missing_columns(table, added_columns):
-    """Adds to an existing table, in place, the columns a later version of this notebook declares for it."""
-    existing_columns = {row["col_name"] for row in spark.sql(f"DESCRIBE TABLE {table}").collect()}
-    missing_columns = [f"{name} {kind}" for name, kind in added_columns if name not in existing_columns]
-    if existing_columns and missing_columns:
-        spark.sql(f"ALTER TABLE {table} ADD COLUMNS ({', '.join(missing_columns)})")
-        print(f"Added {', '.join(missing_columns)} to {table}")
-
-
-# Columns added since the first version of the run log.
-add_missing_columns(run_log_table, [("wall_seconds", "DOUBLE"), ("recorded_by", "STRING")])
+ensure_run_log(run_log_table)
 
 state_table = table_name(widget("state_table")) if widget("state_table") else None
 lease_table = table_name(widget("lease_table")) if widget("lease_table") else None

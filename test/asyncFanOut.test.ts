@@ -1,12 +1,20 @@
+import * as fs from "fs";
 import * as http from "http";
+import * as os from "os";
+import * as path from "path";
 import { AddressInfo } from "net";
+import * as databricks from "@pulumi/databricks";
+import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
+import { AsyncFanOut, asyncWorkerNotebooks } from "../components/asyncFanOut";
 import { largestSharedClusterCap, parseStackConfig, sharedClusterContexts } from "../components/config";
 import { NotebookJob } from "../components/jobs";
 import { DISPATCH_LIBRARY, readNotebook, renderDispatcher, writeNotebooks } from "../components/render";
 import { WORKER_NAMES } from "../components/workers";
-import { OfflineRun } from "../tools/offline";
+import { DEFAULT_WORK_ITEMS, defaultItemName, notebookPath, parseWorkItems, WorkItem } from "../components/workItems";
+import { OfflineRun, runOffline } from "../tools/offline";
 import { exitSummary, renderedNotebookDir, runIn } from "./support/notebooks";
+import { SparkOnDuckDb } from "./support/sqlDuckDb";
 import { sparkSqlProblems } from "./support/sqlGrammar";
 import { configSource, notebookSource, ofType, one, REQUIRED_CONFIG, runStack, TYPES } from "./support/stack";
 
@@ -31,7 +39,7 @@ describe("the asynchronous fan-out", function () {
         expect(setup?.notebookTask.baseParameters).not.to.have.property("state_table");
     });
 
-    it("gives each worker a job whose one task is the worker notebook, so a run holds one execution context", () => {
+    it("gives each notebook among the default items (the four workers) a job whose one task is that notebook, so a run holds one execution context", () => {
         for (const worker of WORKER_NAMES) {
             const job = one(on, TYPES.job, `async-${worker}-job`).inputs as Record<string, any>;
             expect(job.name).to.equal(`[dev] notebook-orchestration async-${worker}`);
@@ -50,6 +58,7 @@ describe("the asynchronous fan-out", function () {
                 run_id: "{{job.run_id}}",
                 run_log_table: "etl_run_log",
                 schema: "notebook_orchestration_dev",
+                work_item: "",
             });
         }
         expect(ofType(on, TYPES.notebook).map((n) => String(n.inputs.path))).not.to.satisfy((paths: string[]) => paths.some((p) => /run_worker/.test(p)));
@@ -103,7 +112,9 @@ describe("the asynchronous fan-out", function () {
 
     it("renders the worker jobs, the shared cluster, the tables, the cap and the deadline into the dispatcher", () => {
         const source = notebookSource(on, "async/dispatcher");
-        expect(source).to.contain('"daily_sales": {\n        "job_id": "<id of notebook-orchestration-dev-async-daily_sales-job>",');
+        expect(source).to.contain(
+            '"daily_sales": {\n        "job_id": "<id of notebook-orchestration-dev-async-daily_sales-job>",\n        "notebook": "workers/daily_sales",',
+        );
         expect(source).to.contain(
             '"parameters": [\n            "catalog",\n            "schema",\n            "input_table",\n            "run_log_table",\n        ],',
         );
@@ -275,21 +286,26 @@ describe("the dispatcher notebook, run locally against a Jobs API on 127.0.0.1",
 
     after(() => server.close());
 
-    function dispatcherDir(apiTokenSource: "context" | "secretScope"): string {
+    /** The four workers' jobs (70-73) and a team notebook's, ingest_table (80), whose items set `table` and `mode`. */
+    function dispatcherDir(apiTokenSource: "context" | "secretScope", catalog = "main"): string {
+        const common = ["catalog", "schema", "input_table", "run_log_table"];
         const dir = renderedNotebookDir();
         writeNotebooks(dir, [
             {
                 relativePath: "async/dispatcher",
                 source: renderDispatcher({
-                    workerJobs: Object.fromEntries(
-                        WORKER_NAMES.map((name, i) => [name, { jobId: String(70 + i), parameters: ["catalog", "schema", "input_table", "run_log_table"] }]),
-                    ),
+                    workerJobs: {
+                        ...Object.fromEntries(
+                            WORKER_NAMES.map((name, i) => [name, { jobId: String(70 + i), notebook: `workers/${name}`, parameters: common }]),
+                        ),
+                        ingest_table: { jobId: "80", notebook: "ingest/ingest_table", parameters: [...common, "mode", "table"] },
+                    },
                     clusterId: "c-1",
                     contextLimit: 145,
                     workspaceTaskRunLimit: 1000,
-                    stateTable: "`main`.`s`.`etl_work_queue`",
-                    leaseTable: "`main`.`s`.`etl_work_queue_lease`",
-                    runLogTable: "`main`.`s`.`etl_run_log`",
+                    stateTable: `\`${catalog}\`.\`s\`.\`etl_work_queue\``,
+                    leaseTable: `\`${catalog}\`.\`s\`.\`etl_work_queue_lease\``,
+                    runLogTable: `\`${catalog}\`.\`s\`.\`etl_run_log\``,
                     concurrencyCap: 2,
                     maxAttempts: 3,
                     deadlineSeconds: 3600,
@@ -374,7 +390,7 @@ describe("the dispatcher notebook, run locally against a Jobs API on 127.0.0.1",
             "/api/2.2/jobs/runs/list?active_only=true&expand_tasks=true&limit=25",
         );
         const runNow = requests.find((r) => r.url === "/api/2.2/jobs/run-now");
-        expect(runNow?.body).to.deep.include({ job_id: 71, job_parameters: { entry_key: "e2", attempt: "1" } });
+        expect(runNow?.body).to.deep.include({ job_id: 71, job_parameters: { entry_key: "e2", attempt: "1", work_item: "daily_sales" } });
         const token = String(runNow?.body?.idempotency_token);
         expect(token).to.match(/^[0-9a-f]{32}$/);
         const merges = result.sql.filter((s) => s.query.includes("MERGE INTO `main`.`s`.`etl_work_queue` "));
@@ -385,12 +401,311 @@ describe("the dispatcher notebook, run locally against a Jobs API on 127.0.0.1",
         ]);
         expect(merges[1].query).to.contain("target.submitted_at = current_timestamp()");
         const log = result.sql.find((s) => s.query.includes("INSERT INTO `main`.`s`.`etl_run_log`"));
-        expect(log?.args).to.deep.include({ notebook0: "daily_sales", run_id0: "500", attempt0: 1, duration0: 90, status0: "SUCCEEDED", error0: null });
+        expect(log?.args).to.deep.include({
+            notebook0: "workers/daily_sales",
+            item0: "daily_sales",
+            arguments0: "{}",
+            run_id0: "500",
+            attempt0: 1,
+            duration0: 90,
+            status0: "SUCCEEDED",
+            error0: null,
+        });
         for (const { query } of result.sql) {
             expect(sparkSqlProblems(query), query).to.deep.equal([]);
         }
         expect(result.output).to.contain(
             "Dispatcher pass: 1 submitted, 0 still running, 1 finished, 0 failed, 0 timed out, 1 waiting for a slot (1 of the cap 2 active, 2 of 145 execution contexts in use)",
+        );
+    });
+
+    it("refuses an entry parameter its worker job does not have, submits a team notebook's entry with its arguments and logs it as an item", async () => {
+        requests.length = 0;
+        const entry = (entry_key: string, status: string, parameters: string, run_id: number | null) => ({
+            entry_key,
+            worker: "ingest_table",
+            parameters,
+            status,
+            run_id,
+            attempts: run_id ? 1 : 0,
+            created_at: `2026-11-21T0${entry_key.slice(1)}`,
+            last_error: null,
+            submission_token: run_id ? "t-old" : null,
+            submitted_at: run_id ? "2026-11-21T01:00:00" : null,
+        });
+        const result = await runIn(dispatcherDir("context"), "async/dispatcher", {
+            widgets: { run_id: "79" },
+            notebook_context: { api_url: workspaceUrl, api_token: "context-token" },
+            sql: [
+                {
+                    match: "^\\s*SELECT entry_key",
+                    rows: [
+                        entry("e1", "RUNNING", '{"table": "sales.orders"}', 500),
+                        entry("e2", "PENDING", '{"tabel": "sales.returns"}', null),
+                        entry("e3", "PENDING", '{"table": "sales.customers", "mode": "full"}', null),
+                    ],
+                },
+                { match: "MERGE INTO", rows: [{ num_affected_rows: 1 }] },
+            ],
+        });
+        expect(exitSummary(result)).to.deep.include({ finished: ["e1"], failed: ["e2"], submitted: ["e3"], errors: [] });
+        const refused = result.sql.find((s) => s.query.includes("MERGE INTO `main`.`s`.`etl_work_queue` ") && s.args?.status0 === "FAILED");
+        expect(refused?.args).to.deep.include({
+            k0: "e2",
+            attempts0: 3,
+            last_error0:
+                "parameters tabel are not parameters of worker 'ingest_table' (notebook ingest/ingest_table); " +
+                "expected some of catalog, schema, input_table, run_log_table, mode, table",
+        });
+        expect(requests.filter((r) => r.url === "/api/2.2/jobs/run-now").map((r) => r.body)).to.deep.equal([
+            {
+                job_id: 80,
+                idempotency_token: requests.find((r) => r.url === "/api/2.2/jobs/run-now")?.body?.idempotency_token,
+                job_parameters: {
+                    table: "sales.customers",
+                    mode: "full",
+                    entry_key: "e3",
+                    attempt: "1",
+                    work_item: "ingest_table(mode=full, table=sales.customers)",
+                },
+            },
+        ]);
+        const log = result.sql.find((s) => s.query.includes("INSERT INTO `main`.`s`.`etl_run_log`"));
+        expect(log?.query).to.match(/\(notebook, item, arguments, orchestration_mode, run_id,/);
+        expect(log?.args).to.deep.include({
+            notebook0: "ingest/ingest_table",
+            item0: "ingest_table(table=sales.orders)",
+            arguments0: '{"table":"sales.orders"}',
+            status0: "SUCCEEDED",
+        });
+        for (const { query } of result.sql) {
+            expect(sparkSqlProblems(query), query).to.deep.equal([]);
+        }
+    });
+
+    it("on DuckDB: setup's state table, lease and run log take a pass's writes, and the run log gets notebook, item and arguments", async () => {
+        requests.length = 0;
+        const db = await SparkOnDuckDb.start(["lakehouse"]);
+        try {
+            const engine = await db.endpoint();
+            const dir = dispatcherDir("context", "lakehouse");
+            const setup = await runIn(dir, "setup", {
+                widgets: {
+                    catalog: "lakehouse",
+                    schema: "s",
+                    input_table: "orders",
+                    run_log_table: "etl_run_log",
+                    state_table: "etl_work_queue",
+                    lease_table: "etl_work_queue_lease",
+                    sample_data: "false",
+                    sample_rows: "1",
+                    secret_scope: "",
+                },
+                sql_engine: engine,
+            });
+            expect(setup.status, `${setup.error}\n${setup.output}`).to.equal("exited");
+            // What producers do, and a run the previous pass submitted (run 500 has ended, as the Jobs API says).
+            await db.sql(
+                "INSERT INTO `lakehouse`.`s`.`etl_work_queue` (entry_key, worker, parameters, status, run_id, attempts, created_at, updated_at, submitted_at) VALUES " +
+                    "('orders', 'ingest_table', '{\"table\": \"sales.orders\"}', 'RUNNING', 500, 1, current_timestamp(), current_timestamp(), current_timestamp()), " +
+                    "('returns', 'ingest_table', '{\"tabel\": \"sales.returns\"}', 'PENDING', NULL, 0, current_timestamp(), current_timestamp(), NULL), " +
+                    "('customers', 'ingest_table', '{\"table\": \"sales.customers\"}', 'PENDING', NULL, 0, current_timestamp(), current_timestamp(), NULL)",
+            );
+            const pass = await runIn(dir, "async/dispatcher", {
+                widgets: { run_id: "90" },
+                notebook_context: { api_url: workspaceUrl, api_token: "context-token" },
+                sql_engine: engine,
+            });
+            expect(exitSummary(pass)).to.deep.include({ finished: ["orders"], failed: ["returns"], submitted: ["customers"], lost_race: [], errors: [] });
+            expect(await db.query('SELECT entry_key, status, run_id, attempts FROM "lakehouse"."s"."etl_work_queue" ORDER BY entry_key')).to.deep.equal([
+                { entry_key: "customers", status: "RUNNING", run_id: "600", attempts: 1 },
+                { entry_key: "orders", status: "DONE", run_id: "500", attempts: 1 },
+                { entry_key: "returns", status: "FAILED", run_id: null, attempts: 3 },
+            ]);
+            expect(await db.query('SELECT notebook, item, arguments, orchestration_mode, run_id, status FROM "lakehouse"."s"."etl_run_log"')).to.deep.equal([
+                {
+                    notebook: "ingest/ingest_table",
+                    item: "ingest_table(table=sales.orders)",
+                    arguments: '{"table":"sales.orders"}',
+                    orchestration_mode: "async",
+                    run_id: "500",
+                    status: "SUCCEEDED",
+                },
+            ]);
+        } finally {
+            await db.close();
+        }
+    });
+});
+
+describe("the asynchronous fan-out's worker jobs, one per notebook among the work items", () => {
+    const common = ["catalog", "schema", "input_table", "run_log_table"];
+    const item = (notebook: string, args: Record<string, string> = {}): WorkItem => ({ notebook, arguments: args, name: defaultItemName(notebook, args) });
+
+    it("are the four workers for the default items, each with the common arguments", () => {
+        const notebooks = asyncWorkerNotebooks(DEFAULT_WORK_ITEMS, common);
+        expect(Object.keys(notebooks)).to.deep.equal([...WORKER_NAMES]);
+        expect(notebooks.daily_sales).to.deep.equal({ notebook: "workers/daily_sales", argumentNames: common });
+    });
+
+    it("give one notebook over many argument sets one job, whose argument names are the union of its items'", () => {
+        const items = [
+            item("ingest/ingest_table", { table: "sales.orders" }),
+            item("ingest/ingest_table", { table: "sales.customers", mode: "full" }),
+            item("workers/daily_sales"),
+            item("ingest/ingest_table", { table: "sales.returns", input_table: "returns_raw" }),
+        ];
+        expect(asyncWorkerNotebooks(items, common)).to.deep.equal({
+            ingest_table: { notebook: "ingest/ingest_table", argumentNames: [...common, "mode", "table"] },
+            daily_sales: { notebook: "workers/daily_sales", argumentNames: common },
+        });
+    });
+
+    it("refuse two notebooks with the same last path segment, naming both and what to rename", () => {
+        expect(() => asyncWorkerNotebooks([item("workers/ingest"), item("/Workspace/Shared/team/ingest", { table: "a" })], common)).to.throw(
+            'asynchronous fan-out: notebooks "workers/ingest" and "/Workspace/Shared/team/ingest" would both have the worker job key "ingest" ' +
+                '(a worker job is keyed by its notebook\'s last path segment, which entries name in "worker"); expected distinct last segments: rename one of the two notebooks',
+        );
+    });
+
+    it("refuse a notebook named like the fan-out's own jobs and an argument the dispatcher sets", () => {
+        expect(() => asyncWorkerNotebooks([item("team/dispatcher")], common)).to.throw(
+            'worker job key "dispatcher", which is the fan-out\'s own async-dispatcher job',
+        );
+        expect(() => asyncWorkerNotebooks([item("ingest/ingest_table", { entry_key: "x" })], common)).to.throw(
+            'item "ingest_table(entry_key=x)" has argument "entry_key", which the dispatcher sets on every submission',
+        );
+    });
+
+    it("can be declared by another program: its own notebooks, relative or absolute, on an existing cluster", async () => {
+        const folderPath = "/Shared/team-etl";
+        const parsed = parseWorkItems(
+            [
+                { notebook: "ingest/ingest_table", arguments: { table: "sales.orders" } },
+                { notebook: "ingest/ingest_table", arguments: { table: "sales.customers" } },
+                { notebook: "ingest/ingest_table", arguments: { table: "sales.returns", mode: "full" } },
+                { notebook: "/Workspace/Shared/exports/export_table", arguments: { target: "s3" } },
+            ],
+            { knownNotebooks: ["ingest/ingest_table"], folder: folderPath },
+        );
+        expect(parsed.problems).to.deep.equal([]);
+        const run = await runOffline(
+            () => {
+                const folder = new databricks.Directory("team-folder", { path: folderPath });
+                const notebooks = asyncWorkerNotebooks(parsed.items, ["catalog"]);
+                const table = (name: string) => ({ name: `main.team.${name}`, quoted: `\`main\`.\`team\`.\`${name}\`` });
+                const fanOut = new AsyncFanOut("team-async", {
+                    folder,
+                    workerNotebooks: Object.fromEntries(
+                        Object.entries(notebooks).map(([key, n]) => [key, { path: notebookPath(n.notebook, folderPath), argumentNames: n.argumentNames }]),
+                    ),
+                    workerArguments: { catalog: "main" },
+                    jobName: (kind) => `team ${kind}`,
+                    setupNotebookPath: `${folderPath}/setup`,
+                    setupParameters: { catalog: "main" },
+                    compute: { task: { existingClusterId: pulumi.output("0101-existing") } },
+                    clusterId: "0101-existing",
+                    config: {
+                        enabled: true,
+                        stateTable: "queue",
+                        leaseTable: "queue_lease",
+                        tableTrigger: false,
+                        dispatcherSchedule: { quartzCronExpression: "0 0/5 * * * ?", timezoneId: "UTC", pauseStatus: "PAUSED" },
+                        concurrencyCap: 20,
+                        maxAttempts: 2,
+                        entryDeadlineSeconds: 3600,
+                        apiTokenSource: "context",
+                        apiTokenSecret: "databricks-jobs-token",
+                    },
+                    stateTable: table("queue"),
+                    leaseTable: table("queue_lease"),
+                    runLogTable: table("run_log"),
+                    secretScope: "team",
+                    workspaceUrl: "https://adb-1.2.azuredatabricks.net",
+                    jobTimeoutSeconds: 3600,
+                    notificationEmails: [],
+                    tags: {},
+                });
+                return { workerJobIds: pulumi.all(Object.fromEntries(Object.entries(fanOut.workerJobs).map(([key, job]) => [key, job.jobId]))) };
+            },
+            { project: "team", stack: "dev", config: {} },
+        );
+        const workerJobs = ofType(run, TYPES.job).filter((job) => !/dispatcher|safety-net/.test(job.name));
+        expect(workerJobs.map((job) => job.inputs.name)).to.deep.equal(["team async-ingest_table", "team async-export_table"]);
+        const [ingest, exporter] = workerJobs.map((job) => job.inputs as Record<string, any>);
+        expect(ingest.tasks).to.deep.equal([
+            {
+                taskKey: "ingest_table",
+                notebookTask: { notebookPath: "/Shared/team-etl/ingest/ingest_table", source: "WORKSPACE" },
+                existingClusterId: "0101-existing",
+            },
+        ]);
+        expect(ingest.parameters.map((p: { name: string; default: string }) => `${p.name}=${p.default}`)).to.deep.equal([
+            "attempt=1",
+            "catalog=main",
+            "entry_key=",
+            "mode=",
+            "orchestration_mode=async_task",
+            "run_id={{job.run_id}}",
+            "table=",
+            "work_item=",
+        ]);
+        expect(exporter.tasks[0].notebookTask.notebookPath).to.equal("/Workspace/Shared/exports/export_table");
+        expect(ofType(run, TYPES.cluster)).to.have.length(0);
+        const dispatcher = Buffer.from(
+            String(ofType(run, TYPES.notebook).find((n) => n.inputs.path === "/Shared/team-etl/async/dispatcher")?.inputs.contentBase64),
+            "base64",
+        ).toString("utf8");
+        expect(dispatcher).to.contain(
+            '"notebook": "ingest/ingest_table",\n        "parameters": [\n            "catalog",\n            "mode",\n            "table",\n        ],',
+        );
+        expect(dispatcher).to.contain(
+            '"notebook": "/Workspace/Shared/exports/export_table",\n        "parameters": [\n            "catalog",\n            "target",\n        ],',
+        );
+        expect(run.outputs.workerJobIds).to.deep.equal({
+            ingest_table: "<id of team-async-ingest_table-job>",
+            export_table: "<id of team-async-export_table-job>",
+        });
+    });
+
+    it("in this stack: items over a team notebook with three argument sets give one worker job with those argument names", async () => {
+        const team = fs.mkdtempSync(path.join(os.tmpdir(), "team-notebooks-"));
+        fs.mkdirSync(path.join(team, "ingest"));
+        fs.writeFileSync(
+            path.join(team, "ingest", "ingest_table.py"),
+            '# Databricks notebook source\ndbutils.widgets.text("table", "")\ndbutils.widgets.text("mode", "incremental")\n' +
+                "print(f\"ingest {dbutils.widgets.get('table')} ({dbutils.widgets.get('mode')})\")\n",
+        );
+        const run = await runStack({
+            asyncFanOut: "true",
+            notebookSourceFolder: team,
+            workItems: JSON.stringify([
+                { notebook: "ingest/ingest_table", arguments: { table: "sales.orders" } },
+                { notebook: "ingest/ingest_table", arguments: { table: "sales.customers" } },
+                { notebook: "ingest/ingest_table", arguments: { table: "sales.returns", mode: "full" } },
+            ]),
+        });
+        const workerJobs = ofType(run, TYPES.job).filter((job) => /-async-/.test(job.name) && !/dispatcher|safety-net/.test(job.name));
+        expect(workerJobs.map((job) => job.name)).to.deep.equal(["notebook-orchestration-dev-async-ingest_table-job"]);
+        const job = workerJobs[0].inputs as Record<string, any>;
+        expect(job.name).to.equal("[dev] notebook-orchestration async-ingest_table");
+        expect(job.tasks[0].notebookTask.notebookPath).to.equal("/Shared/notebook-orchestration/dev/ingest/ingest_table");
+        expect(job.parameters.map((p: { name: string }) => p.name)).to.deep.equal([
+            "attempt",
+            "catalog",
+            "entry_key",
+            "input_table",
+            "mode",
+            "orchestration_mode",
+            "run_id",
+            "run_log_table",
+            "schema",
+            "table",
+            "work_item",
+        ]);
+        expect(run.outputs.asyncWorkerJobIds).to.deep.equal({ ingest_table: "<id of notebook-orchestration-dev-async-ingest_table-job>" });
+        expect(notebookSource(run, "async/dispatcher")).to.contain(
+            '"notebook": "ingest/ingest_table",\n        "parameters": [\n            "catalog",\n            "schema",\n            "input_table",\n            "run_log_table",\n            "mode",\n            "table",\n        ],',
         );
     });
 });

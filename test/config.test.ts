@@ -136,14 +136,18 @@ describe("stack configuration", () => {
         expect(problemsFor({ autoterminationMinutes: "121" }).message).to.contain("expected an integer from 10 to 120");
     });
 
-    it("rejects expected seconds for an unknown worker", () => {
+    it("rejects expected seconds for an unknown item, and gives the others to their items", () => {
         const error = problemsFor({ workerExpectedSeconds: '{"daily_sales": 10, "nightly": 5}' });
         expect(error.message).to.contain(
-            `${PROJECT}:workerExpectedSeconds: got "{\\"daily_sales\\": 10, \\"nightly\\": 5}"; expected worker names among customer_totals, daily_sales, product_sales, order_status (unknown: nightly)`,
+            `${PROJECT}:workerExpectedSeconds: got "{\\"daily_sales\\": 10, \\"nightly\\": 5}"; expected item names among customer_totals, daily_sales, product_sales, order_status (unknown: nightly)`,
         );
-        expect(
-            parseStackConfig(configSource({ ...REQUIRED_CONFIG, workerExpectedSeconds: '{"daily_sales": 10}' })).orchestration.expectedSeconds,
-        ).to.deep.equal({ daily_sales: 10 });
+        const items = parseStackConfig(configSource({ ...REQUIRED_CONFIG, workerExpectedSeconds: '{"daily_sales": 10}' })).workItems.items;
+        expect(items.map((item) => [item.name, item.expectedSeconds])).to.deep.equal([
+            ["customer_totals", undefined],
+            ["daily_sales", 10],
+            ["product_sales", undefined],
+            ["order_status", undefined],
+        ]);
     });
 
     it("requires Key Vault secrets to be Pulumi secrets, and never echoes their values", async () => {

@@ -130,55 +130,89 @@ describe("run-log dashboard", function () {
             await db.query(`CREATE SCHEMA "lakehouse"."etl"`);
             await db.query(
                 `CREATE TABLE ${runLog} (notebook VARCHAR, orchestration_mode VARCHAR, run_id VARCHAR, attempt INTEGER, started_at TIMESTAMP, ` +
-                    "finished_at TIMESTAMP, duration_seconds DOUBLE, rows_merged BIGINT, status VARCHAR, error VARCHAR, wall_seconds DOUBLE, recorded_by VARCHAR)",
+                    "finished_at TIMESTAMP, duration_seconds DOUBLE, rows_merged BIGINT, status VARCHAR, error VARCHAR, wall_seconds DOUBLE, recorded_by VARCHAR, " +
+                    "item VARCHAR, arguments VARCHAR)",
             );
-            // A sequential run (two workers, the second retried after a timeout), a parallel run, a For each run (worker rows only).
-            const rows: [string, string, string, number, string, string, number | null, string, string | null, number | null, string][] = [
-                ["orders_daily", "sequential", "s1", 1, "2026-12-01 02:00:00", "2026-12-01 02:01:00", 40, "SUCCEEDED", null, null, "worker"],
-                ["orders_daily", "sequential", "s1", 1, "2026-12-01 02:00:00", "2026-12-01 02:01:10", null, "SUCCEEDED", null, 70, "orchestrator"],
-                ["customers", "sequential", "s1", 1, "2026-12-01 02:01:10", "2026-12-01 02:02:10", null, "TIMED_OUT", "timed out", 60, "orchestrator"],
-                ["customers", "sequential", "s1", 2, "2026-12-01 02:02:40", "2026-12-01 02:03:30", 20, "SUCCEEDED", null, null, "worker"],
-                ["customers", "sequential", "s1", 2, "2026-12-01 02:02:40", "2026-12-01 02:03:40", null, "SUCCEEDED", null, 60, "orchestrator"],
-                ["orders_daily", "parallel", "p1", 1, "2026-12-01 04:00:00", "2026-12-01 04:00:50", 30, "SUCCEEDED", null, null, "worker"],
-                ["orders_daily", "parallel", "p1", 1, "2026-12-01 04:00:00", "2026-12-01 04:01:00", null, "SUCCEEDED", null, 60, "orchestrator"],
-                ["customers", "parallel", "p1", 1, "2026-12-01 04:00:00", "2026-12-01 04:01:30", null, "FAILED", "boom", 90, "orchestrator"],
-                ["customers", "for_each", "f1", 1, "2026-12-01 06:00:00", "2026-12-01 06:00:45", 45, "SUCCEEDED", null, null, "worker"],
+            // A sequential run from before work items (rows without item: two workers, the second retried after a timeout), a
+            // parallel run of two items of one notebook (one failed) and a worker, a For each run (worker rows only).
+            type LogRow = [string, string, string, number, string, string, number | null, string, string | null, number | null, string, string | null];
+            const rows: LogRow[] = [
+                ["orders_daily", "sequential", "s1", 1, "2026-12-01 02:00:00", "2026-12-01 02:01:00", 40, "SUCCEEDED", null, null, "worker", null],
+                ["orders_daily", "sequential", "s1", 1, "2026-12-01 02:00:00", "2026-12-01 02:01:10", null, "SUCCEEDED", null, 70, "orchestrator", null],
+                ["customers", "sequential", "s1", 1, "2026-12-01 02:01:10", "2026-12-01 02:02:10", null, "TIMED_OUT", "timed out", 60, "orchestrator", null],
+                ["customers", "sequential", "s1", 2, "2026-12-01 02:02:40", "2026-12-01 02:03:30", 20, "SUCCEEDED", null, null, "worker", null],
+                ["customers", "sequential", "s1", 2, "2026-12-01 02:02:40", "2026-12-01 02:03:40", null, "SUCCEEDED", null, 60, "orchestrator", null],
+                [
+                    "workers/orders_daily",
+                    "parallel",
+                    "p1",
+                    1,
+                    "2026-12-01 04:00:00",
+                    "2026-12-01 04:00:50",
+                    30,
+                    "SUCCEEDED",
+                    null,
+                    null,
+                    "worker",
+                    "orders_daily",
+                ],
+                [
+                    "workers/orders_daily",
+                    "parallel",
+                    "p1",
+                    1,
+                    "2026-12-01 04:00:00",
+                    "2026-12-01 04:01:00",
+                    null,
+                    "SUCCEEDED",
+                    null,
+                    60,
+                    "orchestrator",
+                    "orders_daily",
+                ],
+                ["ingest/table", "parallel", "p1", 1, "2026-12-01 04:00:00", "2026-12-01 04:01:30", null, "FAILED", "boom", 90, "orchestrator", "table(t=a)"],
+                ["ingest/table", "parallel", "p1", 1, "2026-12-01 04:00:00", "2026-12-01 04:00:40", null, "SUCCEEDED", null, 40, "orchestrator", "table(t=b)"],
+                ["ingest/table", "parallel", "p1", 1, "2026-12-01 04:01:00", "2026-12-01 04:01:20", null, "SUCCEEDED", null, 20, "orchestrator", "table(t=c)"],
+                ["customers", "for_each", "f1", 1, "2026-12-01 06:00:00", "2026-12-01 06:00:45", 45, "SUCCEEDED", null, null, "worker", null],
             ];
             const literal = (v: string | number | null) => (v === null ? "NULL" : typeof v === "number" ? String(v) : `'${v}'`);
-            for (const [notebook, mode, runId, attempt, start, finish, duration, status, error, wall, by] of rows) {
+            for (const [notebook, mode, runId, attempt, start, finish, duration, status, error, wall, by, item] of rows) {
+                const args = item?.startsWith("table(") ? `'{"t":"${item.slice(8, 9)}"}'` : by === "orchestrator" && item ? "'{}'" : "NULL";
                 await db.query(
                     `INSERT INTO ${runLog} VALUES (${[notebook, mode, runId, attempt].map(literal).join(", ")}, TIMESTAMP '${start}', TIMESTAMP '${finish}', ` +
-                        `${literal(duration)}, NULL, ${[status, error, wall, by].map(literal).join(", ")})`,
+                        `${literal(duration)}, NULL, ${[status, error, wall, by, item].map(literal).join(", ")}, ${args})`,
                 );
             }
         });
 
-        it("gives each run's time from its first start to its last finish, per orchestration mode", async () => {
+        it("gives each run's time from its first start to its last finish, per orchestration mode, counting items", async () => {
             const runs = await run("runs");
-            expect(runs.map((r) => [r.orchestration_mode, r.run_id, Number(r.runtime_seconds), r.notebooks, r.failed_attempts])).to.deep.equal([
+            expect(runs.map((r) => [r.orchestration_mode, r.run_id, Number(r.runtime_seconds), r.items, r.failed_attempts])).to.deep.equal([
                 ["sequential", "s1", 220, 2, 1],
-                ["parallel", "p1", 90, 2, 1],
+                ["parallel", "p1", 90, 4, 1],
                 ["for_each", "f1", 45, 1, 0],
             ]);
         });
 
-        it("averages wall time from orchestrator rows and duration from worker rows, successful attempts only", async () => {
+        it("averages wall time from orchestrator rows and duration from worker rows per item, successful attempts only", async () => {
             const rows = await run("worker_durations");
-            expect(rows.map((r) => [r.orchestration_mode, r.notebook, r.runs, r.avg_wall_seconds, r.avg_duration_seconds])).to.deep.equal([
+            expect(rows.map((r) => [r.orchestration_mode, r.item, r.runs, r.avg_wall_seconds, r.avg_duration_seconds])).to.deep.equal([
                 ["for_each", "customers", 1, null, 45],
                 ["parallel", "orders_daily", 1, 60, 30],
+                ["parallel", "table(t=b)", 1, 40, null],
+                ["parallel", "table(t=c)", 1, 20, null],
                 ["sequential", "customers", 1, 60, 20],
                 ["sequential", "orders_daily", 1, 70, 40],
             ]);
         });
 
-        it("lists failed, timed-out and retried attempts, newest first", async () => {
+        it("lists failed, timed-out and retried attempts, newest first, with their item", async () => {
             const rows = await run("failures_and_retries");
-            expect(rows.map((r) => [r.orchestration_mode, r.notebook, r.attempt, r.status, r.recorded_by])).to.deep.equal([
-                ["parallel", "customers", 1, "FAILED", "orchestrator"],
-                ["sequential", "customers", 2, "SUCCEEDED", "worker"],
-                ["sequential", "customers", 2, "SUCCEEDED", "orchestrator"],
-                ["sequential", "customers", 1, "TIMED_OUT", "orchestrator"],
+            expect(rows.map((r) => [r.orchestration_mode, r.item, r.notebook, r.attempt, r.status, r.recorded_by])).to.deep.equal([
+                ["parallel", "table(t=a)", "ingest/table", 1, "FAILED", "orchestrator"],
+                ["sequential", "customers", "customers", 2, "SUCCEEDED", "worker"],
+                ["sequential", "customers", "customers", 2, "SUCCEEDED", "orchestrator"],
+                ["sequential", "customers", "customers", 1, "TIMED_OUT", "orchestrator"],
             ]);
         });
     });

@@ -117,7 +117,7 @@ describe("the For each entry notebook, run locally against a fake spark", () => 
             const own = await runIn(dir, `workers/${worker.name}`, { widgets, ...merged });
             expect(exitSummary(entry)).to.include({ worker: worker.name, status: "SUCCEEDED", rows_merged: 5, orchestration_mode: "for_each", run_id: "77" });
             expect(entry.sql.map((s) => s.query)).to.deep.equal(own.sql.map((s) => s.query));
-            expect(entry.sql[2].args).to.include({ notebook: worker.name, mode: "for_each", run_id: "77" });
+            expect(entry.sql[2].args).to.include({ notebook: `workers/${worker.name}`, item: worker.name, mode: "for_each", run_id: "77" });
         });
     }
 

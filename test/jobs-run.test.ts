@@ -54,7 +54,7 @@ describe("jobs run (against a local Jobs API 2.2 server)", () => {
         expect(res.stdout).to.match(
             /product_sales\s+FAILED\s+1\s+1m 50s\s+com\.databricks\.WorkflowException: com\.databricks\.NotebookExecutionException: FAILED/,
         );
-        expect(res.stdout).to.match(/Error of task orchestrate:\nRuntimeError: 1 of 4 workers did not succeed: product_sales \(FAILED\)/);
+        expect(res.stdout).to.match(/Error of task orchestrate:\nRuntimeError: 1 of 4 items did not succeed: product_sales \(FAILED\)/);
         expect(res.stdout, "the parallel job still ran").to.match(/Run 9003: PENDING -> RUNNING -> TERMINATED SUCCESS/);
         expect(res.stdout).to.match(/State message: Task orchestrate failed with message: Workload failed, see run output for details\./);
         expect(res.stderr).to.include(
@@ -298,7 +298,7 @@ describe("jobs run (against a local Jobs API 2.2 server)", () => {
             const res = await runCli(["run", "--job", "sequential", "--param", "max_workerz=8"], { env: patEnv(ws), ...fromStack() });
             expect(res.code).to.equal(2);
             expect(res.stderr).to.include(
-                "Error: --param max_workerz: sequential job 123 ([dev] notebook-orchestration sequential) has no job parameter 'max_workerz' (job parameters: max_retries, retry_backoff_seconds, run_id, timeout_seconds, workers)",
+                "Error: --param max_workerz: sequential job 123 ([dev] notebook-orchestration sequential) has no job parameter 'max_workerz' (job parameters: items, max_retries, retry_backoff_seconds, run_id, timeout_seconds, workers)",
             );
             expect(ws.count("POST", "/run-now")).to.equal(0);
         });

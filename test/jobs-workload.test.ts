@@ -42,6 +42,33 @@ describe("jobs: workload file (cli/workload.ts)", () => {
         expect(parsed).to.deep.equal({ source: FILE, workers: [{ name: "customer_totals", expected_seconds: 95.2 }] });
     });
 
+    it("keeps an entry's own notebook and arguments, so items the stack does not have can be simulated", () => {
+        const own: Workload = {
+            source: "planned",
+            workers: [
+                { name: "orders", expected_seconds: 300, notebook: "ingest/ingest_table", arguments: { table: "sales.orders" } },
+                { name: "shared", expected_seconds: 60, notebook: "/Workspace/Shared/team/ingest" },
+                { name: "daily_sales", expected_seconds: 240 },
+            ],
+        };
+        const text = formatWorkload(own);
+        expect(JSON.parse(text).workers[2]).to.deep.equal({ name: "daily_sales", expected_seconds: 240 });
+        expect(parseWorkload(text, FILE)).to.deep.equal(own);
+    });
+
+    it("rejects an empty or non-string notebook", () => {
+        rejects('{"workers": [{"name": "a", "expected_seconds": 1, "notebook": ""}]}', 'workers[0].notebook ("a") must be a non-empty notebook path', '""');
+        rejects('{"workers": [{"name": "a", "expected_seconds": 1, "notebook": 3}]}', "must be a non-empty notebook path", "3");
+    });
+    it("rejects arguments that are not an object of strings, or come without a notebook", () => {
+        rejects('{"workers": [{"name": "a", "expected_seconds": 1, "notebook": "x", "arguments": ["t"]}]}', 'workers[0].arguments ("a") must be an object');
+        rejects(
+            '{"workers": [{"name": "a", "expected_seconds": 1, "notebook": "x", "arguments": {"n": 5, "t": "ok"}}]}',
+            "widget values are strings, got n: 5",
+        );
+        rejects('{"workers": [{"name": "a", "expected_seconds": 1, "arguments": {"t": "x"}}]}', 'workers[0].arguments ("a") needs "notebook" beside it');
+    });
+
     it("rejects text that is not JSON", () => rejects("{workers: []", "not valid JSON"));
     it("rejects a top level that is not an object", () => rejects("[1, 2]", "expected a JSON object"));
     it("rejects a missing workers list", () => rejects('{"source": "x"}', 'missing "workers"'));
@@ -54,7 +81,7 @@ describe("jobs: workload file (cli/workload.ts)", () => {
     it("rejects a duplicate name, naming both entries", () =>
         rejects(
             '{"workers": [{"name": "a", "expected_seconds": 1}, {"name": "b", "expected_seconds": 2}, {"name": "a", "expected_seconds": 3}]}',
-            'duplicate worker name "a"',
+            'duplicate item name "a"',
             "workers[0] and workers[2]",
         ));
     it("rejects a negative expected_seconds", () =>

@@ -3,6 +3,7 @@ import * as path from "path";
 import { expect } from "chai";
 import { NOTEBOOKS_DIR } from "../components/render";
 import { WORKER_NAMES } from "../components/workers";
+import type { NotebookResult } from "../tools/localRun";
 import { exitSummary, orchestratorSettings, raisedSummary, renderedNotebookDir, runIn, WORKER_ROOT, workersTaking } from "./support/notebooks";
 
 const ALL_QUICK = workersTaking({ customer_totals: 20, daily_sales: 20, product_sales: 20, order_status: 20 });
@@ -27,8 +28,9 @@ describe("the sequential orchestrator, run locally against a fake dbutils", () =
             orchestration_mode: "sequential",
             run_id: "777",
             attempt: "1",
+            work_item: "customer_totals",
         });
-        expect(summary).to.include({ mode: "sequential", status: "SUCCEEDED", run_id: "777" });
+        expect(summary).to.include({ mode: "sequential", status: "SUCCEEDED", run_id: "777", items_source: "rendered" });
         expect(summary.workers.map((w: { status: string }) => w.status)).to.deep.equal(["SUCCEEDED", "SUCCEEDED", "SUCCEEDED", "SUCCEEDED"]);
         expect(summary.workers[0].exit_value).to.deep.equal({ worker: "customer_totals", status: "SUCCEEDED" });
     });
@@ -38,7 +40,7 @@ describe("the sequential orchestrator, run locally against a fake dbutils", () =
             workers: { ...ALL_QUICK, daily_sales: { attempts: [{ seconds: 5, outcome: "fail" }] } },
         });
         expect(result.status).to.equal("raised");
-        expect(result.error).to.contain("3 of 4 workers did not succeed: daily_sales (FAILED), product_sales (SKIPPED), order_status (SKIPPED)");
+        expect(result.error).to.contain("3 of 4 items did not succeed: daily_sales (FAILED), product_sales (SKIPPED), order_status (SKIPPED)");
         expect(result.calls.map((c) => `${c.name}#${c.attempt}`)).to.deep.equal(["customer_totals#1", "daily_sales#1", "daily_sales#2"]);
         const summary = raisedSummary(result);
         expect(summary.workers.map((w: { name: string; status: string }) => `${w.name}:${w.status}`)).to.deep.equal([
@@ -91,15 +93,29 @@ describe("the sequential orchestrator, run locally against a fake dbutils", () =
         expect(query).to.contain("recorded_by");
         expect(query).to.contain("'orchestrator'");
         const rows = Array.from({ length: 5 }, (_, i) =>
-            Object.fromEntries(["notebook", "mode", "run_id", "attempt", "status", "duration", "rows_merged"].map((key) => [key, args?.[`${key}_${i}`]])),
+            Object.fromEntries(
+                ["notebook", "item", "arguments", "mode", "run_id", "attempt", "status", "duration", "rows_merged"].map((key) => [key, args?.[`${key}_${i}`]]),
+            ),
         );
+        const row = (name: string, attempt: number, status: string, duration: number | null = null, rows_merged: number | null = null) => ({
+            notebook: `workers/${name}`,
+            item: name,
+            arguments: "{}",
+            mode: "sequential",
+            run_id: "42",
+            attempt,
+            status,
+            duration,
+            rows_merged,
+        });
         expect(rows).to.deep.equal([
-            { notebook: "customer_totals", mode: "sequential", run_id: "42", attempt: 1, status: "FAILED", duration: null, rows_merged: null },
-            { notebook: "customer_totals", mode: "sequential", run_id: "42", attempt: 2, status: "SUCCEEDED", duration: 0.0125, rows_merged: 7 },
-            { notebook: "daily_sales", mode: "sequential", run_id: "42", attempt: 1, status: "SUCCEEDED", duration: null, rows_merged: null },
-            { notebook: "product_sales", mode: "sequential", run_id: "42", attempt: 1, status: "SUCCEEDED", duration: null, rows_merged: null },
-            { notebook: "order_status", mode: "sequential", run_id: "42", attempt: 1, status: "SUCCEEDED", duration: null, rows_merged: null },
+            row("customer_totals", 1, "FAILED"),
+            row("customer_totals", 2, "SUCCEEDED", 0.0125, 7),
+            row("daily_sales", 1, "SUCCEEDED"),
+            row("product_sales", 1, "SUCCEEDED"),
+            row("order_status", 1, "SUCCEEDED"),
         ]);
+        expect(query).to.match(/recorded_by, item, arguments\)/);
         // Wall times are real seconds: 30 simulated seconds at 1 ms each, plus the call's own overhead.
         expect(args?.wall_1).to.be.within(0.03, 1);
         expect(summary.workers[0].wall_seconds).to.be.at.least((args?.wall_0 as number) + (args?.wall_1 as number) - 0.002);
@@ -138,13 +154,16 @@ describe("the parallel orchestrator, run locally against a fake dbutils", () => 
         expect(notANumber.error).to.equal("Job parameter max_workers='four' is not an integer; expected 1 to 16");
     });
 
-    it("runs only the workers the job parameter names, and rejects an unknown one", async () => {
+    it("runs only the items the workers job parameter names (comma-separated or a JSON array), and rejects an unknown one", async () => {
         const subset = await runIn(dir, "orchestrators/parallel", { workers: ALL_QUICK, widgets: { workers: "order_status, daily_sales" } });
         expect(exitSummary(subset).workers.map((w: { name: string }) => w.name)).to.deep.equal(["daily_sales", "order_status"]);
+        const array = await runIn(dir, "orchestrators/parallel", { workers: ALL_QUICK, widgets: { workers: '["order_status"]' } });
+        expect(exitSummary(array).workers.map((w: { name: string }) => w.name)).to.deep.equal(["order_status"]);
         const unknown = await runIn(dir, "orchestrators/parallel", { workers: ALL_QUICK, widgets: { workers: "daily_sales,nightly" } });
         expect(unknown.error).to.contain(
-            "names unknown worker(s) nightly; expected a comma-separated subset of customer_totals, daily_sales, product_sales, order_status",
+            "names unknown item(s) nightly; expected a comma-separated subset (or a JSON array) of customer_totals, daily_sales, product_sales, order_status",
         );
+        expect(unknown.calls).to.have.length(0);
     });
 
     it("collects every outcome when workers fail and time out, retries failures, then raises with the full summary", async () => {
@@ -158,7 +177,7 @@ describe("the parallel orchestrator, run locally against a fake dbutils", () => 
             },
         });
         expect(result.status).to.equal("raised");
-        expect(result.error).to.match(/^2 of 4 workers did not succeed: daily_sales \(FAILED\), product_sales \(TIMED_OUT\)/);
+        expect(result.error).to.match(/^2 of 4 items did not succeed: daily_sales \(FAILED\), product_sales \(TIMED_OUT\)/);
         const summary = raisedSummary(result);
         expect(summary.status).to.equal("FAILED");
         const byName = Object.fromEntries(summary.workers.map((w: { name: string }) => [w.name, w]));
@@ -173,7 +192,7 @@ describe("the parallel orchestrator, run locally against a fake dbutils", () => 
             timedOut.map((c) => [c.outcome, c.timeout_seconds]),
             "a timed-out worker is not retried",
         ).to.deep.equal([["timeout", 100]]);
-        expect(result.output).to.contain("parallel run FAILED: 2 of 4 workers succeeded");
+        expect(result.output).to.contain("parallel run FAILED: 2 of 4 items succeeded");
         expect(result.output).to.match(/product_sales\s+TIMED_OUT\s+1 .*not retried: it timed out/);
     });
 
@@ -296,7 +315,7 @@ print(json.dumps({name: [status, ended] for name, (status, ended, _) in cases.it
         const blank = await runIn(dir, "orchestrators/parallel", { workers: ALL_QUICK, widgets: { workers: " , " } });
         expect(blank.status).to.equal("raised");
         expect(blank.error).to.equal(
-            "Job parameter workers=',' names no worker; expected a comma-separated subset of customer_totals, daily_sales, product_sales, order_status, or empty for all of them",
+            "Job parameter workers=',' names no item; expected a comma-separated subset (or a JSON array) of customer_totals, daily_sales, product_sales, order_status, or empty for all of them",
         );
         expect(blank.calls).to.have.length(0);
         const gap = await runIn(dir, "orchestrators/sequential", { workers: ALL_QUICK, widgets: { workers: "daily_sales,,order_status" } });
@@ -309,13 +328,17 @@ describe("longest-first dispatch in the parallel orchestrator", () => {
     const withEstimates = renderedNotebookDir(
         orchestratorSettings({
             maxWorkers: 1,
-            workers: orchestratorSettings().workers.map((w) => ({ ...w, expectedSeconds: expected[w.name as keyof typeof expected] })),
+            items: orchestratorSettings().items.map((item) => ({ ...item, expectedSeconds: expected[item.name as keyof typeof expected] })),
         }),
     );
     const noEstimates = renderedNotebookDir(orchestratorSettings({ maxWorkers: 1 }));
-    type HistoryRow = { notebook: string; orchestration_mode?: string; wall_seconds: number };
+    /** Run-log rows of the ETL workers (by name), run without arguments, in parallel runs unless said otherwise. */
+    type HistoryRow = { notebook: string; orchestration_mode?: string; arguments?: string; wall_seconds: number; finished_at?: string };
     const runLogAnswer = (rows: HistoryRow[]) => [
-        { match: "FROM `main`.`etl_test`.`etl_run_log`", rows: rows.map((row) => ({ orchestration_mode: "parallel", ...row })) },
+        {
+            match: "FROM `main`.`etl_test`.`etl_run_log`",
+            rows: rows.map((row) => ({ orchestration_mode: "parallel", arguments: "{}", ...row, notebook: `workers/${row.notebook}` })),
+        },
     ];
 
     it("dispatches the longest configured worker first, and reports results in declared order", async () => {
@@ -347,7 +370,8 @@ describe("longest-first dispatch in the parallel orchestrator", () => {
         expect(summary.expected_seconds).to.deep.equal({ customer_totals: 95, daily_sales: 11, product_sales: 50, order_status: 310 });
         const query = result.sql.find((s) => s.query.includes("FROM `main`.`etl_test`.`etl_run_log`"))?.query ?? "";
         expect(query).to.contain("recorded_by = 'orchestrator' AND status = 'SUCCEEDED' AND wall_seconds IS NOT NULL");
-        expect(query).to.contain("PARTITION BY notebook, orchestration_mode");
+        expect(query).to.contain("PARTITION BY notebook, arguments, orchestration_mode");
+        expect(query).to.contain("notebook IN ('workers/customer_totals', 'workers/daily_sales', 'workers/order_status', 'workers/product_sales')");
         expect(query).to.contain("recency <= 5");
     });
 
@@ -421,31 +445,66 @@ describe("the run log the orchestrators append to", () => {
         "error",
     ];
 
-    it("is created by setup with the wall time and who recorded each row, and an existing one gains those columns", async () => {
+    const LATER_COLUMNS = ["wall_seconds", "recorded_by", "item", "arguments"];
+    const createRunLog = (result: NotebookResult) =>
+        result.sql.filter((s) => /CREATE TABLE IF NOT EXISTS `main`\.`etl_test`\.`etl_run_log`/.test(s.query)).map((s) => s.query);
+
+    it("is created by setup with the wall time, who recorded each row and the work item, and an existing one gains those columns", async () => {
         const fresh = await runIn(dir, "setup", { widgets: setupWidgets, sql: [{ match: "SELECT COUNT", rows: [{ n: 1 }] }] });
         exitSummary(fresh);
-        const create = fresh.sql.find((s) => /CREATE TABLE IF NOT EXISTS `main`\.`etl_test`\.`etl_run_log`/.test(s.query))?.query ?? "";
-        expect(create).to.match(/wall_seconds DOUBLE,\s+recorded_by STRING/);
+        const [create] = createRunLog(fresh);
+        expect(create).to.match(/wall_seconds DOUBLE,\s+recorded_by STRING,\s+item STRING,\s+arguments STRING\s+\) USING DELTA/);
 
         const old = await runIn(dir, "setup", { widgets: setupWidgets, sql: [{ match: "SELECT COUNT", rows: [{ n: 1 }] }, describeRunLog(FIRST_COLUMNS)] });
         exitSummary(old);
         expect(old.sql.map((s) => s.query.trim())).to.include(
-            "ALTER TABLE `main`.`etl_test`.`etl_run_log` ADD COLUMNS (wall_seconds DOUBLE, recorded_by STRING)",
+            "ALTER TABLE `main`.`etl_test`.`etl_run_log` ADD COLUMNS (wall_seconds DOUBLE, recorded_by STRING, item STRING, arguments STRING)",
+        );
+        const beforeItems = await runIn(dir, "setup", {
+            widgets: setupWidgets,
+            sql: [{ match: "SELECT COUNT", rows: [{ n: 1 }] }, describeRunLog([...FIRST_COLUMNS, "wall_seconds", "recorded_by"])],
+        });
+        expect(beforeItems.sql.map((s) => s.query.trim())).to.include(
+            "ALTER TABLE `main`.`etl_test`.`etl_run_log` ADD COLUMNS (item STRING, arguments STRING)",
         );
 
         const current = await runIn(dir, "setup", {
             widgets: setupWidgets,
-            sql: [{ match: "SELECT COUNT", rows: [{ n: 1 }] }, describeRunLog([...FIRST_COLUMNS, "wall_seconds", "recorded_by"])],
+            sql: [{ match: "SELECT COUNT", rows: [{ n: 1 }] }, describeRunLog([...FIRST_COLUMNS, ...LATER_COLUMNS])],
         });
         exitSummary(current);
         expect(current.sql.some((s) => s.query.includes("ALTER TABLE `main`.`etl_test`.`etl_run_log`"))).to.equal(false);
     });
 
-    it("gets the worker's own row marked as such, its duration being the worker's SQL time", async () => {
+    it("is created by each orchestrator too, with the same statement as setup's, before any item runs, so no setup task is needed", async () => {
+        const setup = await runIn(dir, "setup", { widgets: setupWidgets, sql: [{ match: "SELECT COUNT", rows: [{ n: 1 }] }] });
+        for (const orchestrator of ["orchestrators/sequential", "orchestrators/parallel"]) {
+            const old = await runIn(dir, orchestrator, { workers: ALL_QUICK, sql: [describeRunLog(FIRST_COLUMNS)] });
+            exitSummary(old);
+            expect(createRunLog(old), orchestrator).to.deep.equal(createRunLog(setup));
+            const statements = old.sql.map((s) => s.query.trim());
+            const alter = statements.indexOf(
+                "ALTER TABLE `main`.`etl_test`.`etl_run_log` ADD COLUMNS (wall_seconds DOUBLE, recorded_by STRING, item STRING, arguments STRING)",
+            );
+            expect(alter, orchestrator).to.be.greaterThan(0);
+            expect(alter, "before the run log is written").to.be.below(statements.findIndex((q) => q.startsWith("INSERT INTO")));
+        }
+        const unwritable = await runIn(dir, "orchestrators/parallel", {
+            workers: ALL_QUICK,
+            sql: [{ match: "^\\s*CREATE TABLE", error: "[PERMISSION_DENIED] User does not have CREATE TABLE on Schema" }],
+        });
+        expect(exitSummary(unwritable).status, "a run log it cannot create does not stop the items").to.equal("SUCCEEDED");
+        expect(unwritable.output).to.contain("Could not create or update the run log `main`.`etl_test`.`etl_run_log`: Exception: [PERMISSION_DENIED]");
+    });
+
+    it("gets the worker's own row marked as such, its duration being the worker's SQL time, with its notebook and work item", async () => {
         const result = await runIn(dir, "workers/daily_sales", { widgets: { ...setupWidgets, orchestration_mode: "parallel", run_id: "9" } });
         exitSummary(result);
-        const insert = result.sql.find((s) => s.query.includes("INSERT INTO `main`.`etl_test`.`etl_run_log`"))?.query ?? "";
-        expect(insert).to.match(/status, error, recorded_by\)/);
-        expect(insert).to.contain(":error, 'worker')");
+        const insert = result.sql.find((s) => s.query.includes("INSERT INTO `main`.`etl_test`.`etl_run_log`"));
+        expect(insert?.query).to.match(/status, error, recorded_by,\s+item, arguments\)/);
+        expect(insert?.query).to.contain(":error, 'worker', :item, NULL)");
+        expect(insert?.args).to.include({ notebook: "workers/daily_sales", item: "daily_sales" });
+        const asItem = await runIn(dir, "workers/daily_sales", { widgets: { ...setupWidgets, work_item: "sales_eu" } });
+        expect(asItem.sql.find((s) => s.query.includes("INSERT INTO"))?.args).to.include({ notebook: "workers/daily_sales", item: "sales_eu" });
     });
 });

@@ -6,6 +6,7 @@ import { expect } from "chai";
 import { readStackConfigFile } from "../tools/offline";
 import { checkGeneratedDirectory, MANIFEST_FILE, OutputDirectoryError, replaceGeneratedFiles } from "../tools/outputDirectory";
 import { displayType, formatPlan, parseConfigOverride, plannedNotebooks, planStack } from "../tools/plan";
+import { renderedValue, TEAM_NOTEBOOKS } from "./support/stack";
 
 const ROOT = path.join(__dirname, "..");
 
@@ -104,6 +105,96 @@ describe("the offline plan (npm run plan)", function () {
         expect(missing.stderr.toString().trim()).to.match(
             /^plan: No config file for stack 'nope': .*Pulumi\.nope\.yaml does not exist \(stacks with a config file: dev\)$/,
         );
+    });
+});
+
+describe("the offline plan over work items (--config workItems=...)", function () {
+    this.timeout(60000);
+    const fixtures = path.relative(ROOT, TEAM_NOTEBOOKS);
+    // Arguments with `=`, quotes and a comma: --config splits at the first `=` only.
+    const items = [
+        { notebook: "ingest/ingest_table", arguments: { table: "sales.orders", filter: "region='EU', year=2025" } },
+        { notebook: "ingest/ingest_table", arguments: { table: "sales.customers", filter: "" }, name: "customers" },
+        { notebook: "reports/refresh_report", arguments: { report: 'say "daily"' }, expected_seconds: 90 },
+    ];
+
+    // Pulumi.dev.yaml's workerExpectedSeconds names the ETL workers, which these items are not: an empty value unsets it.
+    const unsetEstimates = "workerExpectedSeconds=";
+
+    it("renders both orchestrators for those items and says how many and over which notebooks", async () => {
+        const overrides = parseConfigOverride(
+            `workItems=${JSON.stringify(items)}`,
+            parseConfigOverride(`notebookSourceFolder=${fixtures}`, parseConfigOverride(unsetEstimates)),
+        );
+        expect(JSON.parse(overrides.workItems)).to.deep.equal(items);
+        const run = await planStack("dev", overrides);
+        const text = formatPlan("dev", run);
+        expect(text).to.contain(
+            [
+                "Work items: 3 items from workItems over 2 notebooks, rendered into both orchestrators:",
+                `    ingest/ingest_table     2 items: ingest_table(filter=region='EU', year=2025, table=sales.orders), customers`,
+                '    reports/refresh_report  1 item: refresh_report(report=say "daily")',
+            ].join("\n"),
+        );
+        expect(text.indexOf("Work items:")).to.be.lessThan(text.indexOf("Outputs:"));
+        for (const kind of ["sequential", "parallel"]) {
+            const source = plannedNotebooks(run).find((n) => n.relativePath === `orchestrators/${kind}`)?.source ?? "";
+            expect(
+                renderedValue(source, "ITEMS").map((item: Record<string, unknown>) => [item.name, item.path, item.arguments, item.expected_seconds]),
+            ).to.deep.equal([
+                [
+                    "ingest_table(filter=region='EU', year=2025, table=sales.orders)",
+                    "/Shared/notebook-orchestration/dev/ingest/ingest_table",
+                    items[0].arguments,
+                    null,
+                ],
+                ["customers", "/Shared/notebook-orchestration/dev/ingest/ingest_table", items[1].arguments, null],
+                ['refresh_report(report=say "daily")', "/Shared/notebook-orchestration/dev/reports/refresh_report", items[2].arguments, 90],
+            ]);
+        }
+    });
+
+    it("says the default items are the four ETL workers, and where a run takes other items from", async () => {
+        const text = formatPlan("dev", await planStack("dev", parseConfigOverride("workItemsQuery=SELECT notebook FROM main.ops.control")));
+        expect(text).to.contain(
+            "Work items: 4 items (the default: the four ETL workers) over 4 notebooks, rendered into both orchestrators:\n    workers/customer_totals  1 item: customer_totals\n",
+        );
+        expect(text).to.contain("    A run takes its items from workItemsQuery instead: SELECT notebook FROM main.ops.control\n");
+        expect(text).to.contain("    A run's job parameter items (a JSON array of items) replaces them for that run.\n");
+    });
+
+    it("writes the rendered orchestrators with --out, as a command given the JSON on its command line", () => {
+        const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "plan-items-")), "notebooks");
+        const printed = execFileSync(
+            process.execPath,
+            [
+                ...["-r", "ts-node/register", "tools/plan.ts", "--config", unsetEstimates, "--config", `notebookSourceFolder=${fixtures}`],
+                ...["--config", `workItems=${JSON.stringify(items)}`, "--out", out],
+            ],
+            { cwd: ROOT },
+        ).toString();
+        expect(printed).to.contain("Work items: 3 items from workItems over 2 notebooks");
+        const written = fs.readFileSync(path.join(out, "orchestrators", "parallel.py"), "utf8");
+        expect(renderedValue(written, "ITEMS").map((item: Record<string, unknown>) => item.name)).to.deep.equal([
+            "ingest_table(filter=region='EU', year=2025, table=sales.orders)",
+            "customers",
+            'refresh_report(report=say "daily")',
+        ]);
+        expect(fs.existsSync(path.join(out, "ingest", "ingest_table.py"))).to.equal(true);
+    });
+
+    it("shows the For each job over one notebook's items as a loop over items", async () => {
+        const oneNotebook = JSON.stringify(items.slice(0, 2));
+        const overrides = { workerExpectedSeconds: "", notebookSourceFolder: fixtures, workItems: oneNotebook, forEachJob: "true" };
+        expect(formatPlan("dev", await planStack("dev", overrides))).to.match(
+            /"\[dev\] notebook-orchestration for-each": 0 0 6 \* \* \? Europe\/Amsterdam PAUSED; setup -> for_each_item \(for each of 2 items, 4 at a time, 1 retry per item\) on cluster /,
+        );
+    });
+
+    it("refuses items naming a notebook nobody uploads, before declaring anything", async () => {
+        let failure: unknown;
+        await planStack("dev", parseConfigOverride('workItems=[{"notebook": "ingest/ingest_tables"}]')).catch((error: unknown) => (failure = error));
+        expect(String(failure)).to.contain('unknown notebook "ingest/ingest_tables"');
     });
 });
 

@@ -3,9 +3,39 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { expect } from "chai";
-import { allNotebooks, PythonValue, renderOrchestrator, renderTemplate, toPythonLiteral, writeNotebooks } from "../components/render";
+import {
+    allNotebooks,
+    OrchestratedItem,
+    OrchestratorSettings,
+    PythonValue,
+    renderOrchestrator,
+    renderTemplate,
+    toPythonLiteral,
+    writeNotebooks,
+} from "../components/render";
 import { WORKERS } from "../components/workers";
-import { orchestratorSettings } from "./support/notebooks";
+import { discoverNotebooks } from "../components/workItems";
+import { renderedValue, TEAM_NOTEBOOKS } from "./support/stack";
+
+const FOLDER = "/Shared/notebook-orchestration/test";
+
+/** Settings for rendering: the four ETL workers as items unless `overrides` say otherwise. */
+function settings(overrides: Partial<OrchestratorSettings> = {}): OrchestratorSettings {
+    return {
+        items: WORKERS.map((worker) => ({ name: worker.name, notebook: `workers/${worker.name}`, path: `${FOLDER}/workers/${worker.name}`, arguments: {} })),
+        commonArguments: { catalog: "main", schema: "etl_test", input_table: "orders", run_log_table: "etl_run_log" },
+        notebookFolder: FOLDER,
+        knownNotebooks: WORKERS.map((worker) => `workers/${worker.name}`),
+        maxWorkers: 2,
+        maxWorkersLimit: 16,
+        timeoutSeconds: 600,
+        maxRetries: 0,
+        retryBackoffSeconds: 0,
+        runLogTable: "`main`.`etl_test`.`etl_run_log`",
+        historyRuns: 5,
+        ...overrides,
+    };
+}
 
 /** Python's own reading of a literal, back as JSON. */
 function pythonValue(literal: string): unknown {
@@ -40,21 +70,47 @@ describe("rendering notebooks", () => {
         expect(() => renderTemplate("A = 1", { a: 1 }, "t")).to.throw("Template t: no placeholder for value(s) a");
     });
 
-    it("renders worker paths with quotes, backslashes and non-ASCII characters into both orchestrators as valid Python", () => {
-        const strangePath = `/Users/o'brien "ops"/Zoë\\team/workers/daily_sales`;
-        const settings = orchestratorSettings({ workers: [{ name: "daily_sales", path: strangePath, arguments: { schema: "s'1" } }] });
+    it("renders items, common arguments, folder, known notebooks and query with quotes, backslashes and non-ASCII characters into both orchestrators as valid Python", () => {
+        const strangeFolder = `/Users/o'brien "ops"/Zoë\\team`;
+        const items: OrchestratedItem[] = [
+            { name: "daily_sales", notebook: "workers/daily_sales", path: `${strangeFolder}/workers/daily_sales`, arguments: {} },
+            {
+                name: `ingest "orders" '24`,
+                notebook: "/Shared/other team/ingest",
+                path: "/Shared/other team/ingest",
+                arguments: { table: 's\'1."t"', note: "a\nb ✓" },
+                expectedSeconds: 12.5,
+            },
+        ];
+        const query = "SELECT notebook, to_json(arguments) AS arguments FROM `main`.`ops`.`control` WHERE team = 'data \"eng\"'";
+        const rendered = settings({
+            items,
+            notebookFolder: strangeFolder,
+            commonArguments: { schema: "s'1" },
+            knownNotebooks: ["workers/daily_sales", "ingest/ingest_table"],
+            workItemsQuery: query,
+        });
         for (const kind of ["sequential", "parallel"] as const) {
-            const source = renderOrchestrator(kind, settings);
-            const literal = source.slice(source.indexOf("WORKERS = ") + 10, source.indexOf("\n", source.indexOf("\n]") + 1));
-            expect(pythonValue(literal)).to.deep.equal([{ name: "daily_sales", path: strangePath, arguments: { schema: "s'1" }, expected_seconds: null }]);
+            const source = renderOrchestrator(kind, rendered);
+            expect(renderedValue(source, "ITEMS")).to.deep.equal([
+                { name: "daily_sales", notebook: "workers/daily_sales", path: `${strangeFolder}/workers/daily_sales`, arguments: {}, expected_seconds: null },
+                { name: items[1].name, notebook: items[1].notebook, path: items[1].path, arguments: items[1].arguments, expected_seconds: 12.5 },
+            ]);
+            expect(renderedValue(source, "COMMON_ARGUMENTS")).to.deep.equal({ schema: "s'1" });
+            expect(renderedValue(source, "NOTEBOOK_FOLDER")).to.equal(strangeFolder);
+            expect(renderedValue(source, "KNOWN_NOTEBOOKS")).to.deep.equal(["workers/daily_sales", "ingest/ingest_table"]);
+            expect(renderedValue(source, "WORK_ITEMS_QUERY")).to.equal(query);
             expect(source).not.to.match(/\{\{/);
-            expect(source, `${kind} appends its attempts to the run log`).to.contain(`RUN_LOG_TABLE = ${JSON.stringify(settings.runLogTable)}`);
+            expect(source, `${kind} appends its attempts to the run log`).to.contain(`RUN_LOG_TABLE = ${JSON.stringify(rendered.runLogTable)}`);
         }
+        expect(renderedValue(renderOrchestrator("parallel", settings()), "WORK_ITEMS_QUERY")).to.equal(null);
     });
 
-    it("produces notebooks that are Databricks source files and compile as Python", () => {
+    it("produces notebooks that are Databricks source files and compile as Python, a team's own notebooks included", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "notebooks-"));
-        const files = writeNotebooks(dir, allNotebooks(orchestratorSettings()));
+        const team = discoverNotebooks(TEAM_NOTEBOOKS, "");
+        expect(team.skipped.map((file) => path.relative(TEAM_NOTEBOOKS, file))).to.deep.equal([path.join("ingest", "table_names.py")]);
+        const files = writeNotebooks(dir, allNotebooks(settings(), team.notebooks));
         expect(files.map((f) => path.relative(dir, f)).sort()).to.deep.equal(
             [
                 "lib/etl.py",
@@ -63,6 +119,8 @@ describe("rendering notebooks", () => {
                 "orchestrators/parallel.py",
                 "orchestrators/sequential.py",
                 "setup.py",
+                "ingest/ingest_table.py",
+                "reports/refresh_report.py",
                 ...WORKERS.map((w) => `workers/${w.name}.py`),
             ].sort(),
         );

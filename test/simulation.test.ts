@@ -3,7 +3,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { expect } from "chai";
-import { benchWorkloads, checkTargets, failedAttemptSeconds, TRANSIENT_FAILURE_WORKLOAD } from "../tools/bench";
+import { WorkItem } from "../components/workItems";
+import { benchWorkloads, checkTargets, failedAttemptSeconds, SCALE_WORKLOAD, TRANSIENT_FAILURE_WORKLOAD } from "../tools/bench";
 import { seededRandom } from "../tools/random";
 import {
     dispatchMakespan,
@@ -17,9 +18,20 @@ import {
     simulate,
     SimulationNotebooks,
     SimulationResult,
+    SKEWED_WORKLOAD,
+    skewedItems,
 } from "../tools/simulation";
 import { checkChartFile } from "../tools/charts";
-import { ganttSpec, parsePools, smallestGoodPool, workloadFromFile, workloadFromStack } from "../tools/simulate";
+import {
+    chooseWorkload,
+    expectedSecondsConfigPath,
+    ganttSpec,
+    parsePools,
+    smallestGoodPool,
+    workloadFromFile,
+    workloadFromItems,
+    workloadFromStack,
+} from "../tools/simulate";
 
 const ROOT = path.join(__dirname, "..");
 
@@ -88,11 +100,11 @@ describe("scheduling arithmetic", () => {
 
     it("includes a transient failure the bench checks against the no-failure makespan plus the failed attempt", () => {
         const transient = benchWorkloads().find((w) => w.name === TRANSIENT_FAILURE_WORKLOAD)!;
-        expect(failedAttemptSeconds(transient.workers)).to.equal(120);
-        const ordered = longestFirst(transient.workers);
+        expect(failedAttemptSeconds(transient.items)).to.equal(120);
+        const ordered = longestFirst(transient.items);
         for (const pool of [2, 4]) {
-            expect(dispatchMakespan(ordered, pool, transient.retries)).to.equal(idealLongestFirstMakespan(transient.workers, pool) + 120);
-            expect(dispatchMakespan(ordered, pool, transient.retries, true)).to.equal(idealLongestFirstMakespan(transient.workers, pool) + 120 + 1200);
+            expect(dispatchMakespan(ordered, pool, transient.retries)).to.equal(idealLongestFirstMakespan(transient.items, pool) + 120);
+            expect(dispatchMakespan(ordered, pool, transient.retries, true)).to.equal(idealLongestFirstMakespan(transient.items, pool) + 120 + 1200);
         }
     });
 
@@ -127,8 +139,82 @@ describe("scheduling arithmetic", () => {
         const a = seededRandom(42);
         const b = seededRandom(42);
         expect([a(), a(), a()]).to.deep.equal([b(), b(), b()]);
-        expect(benchWorkloads()[2].workers.map((w) => w.seconds)).to.deep.equal(benchWorkloads()[2].workers.map((w) => w.seconds));
-        expect(benchWorkloads().map((w) => w.workers.length)).to.deep.equal([4, 16, 32, 8]);
+        expect(benchWorkloads()[2].items.map((w) => w.seconds)).to.deep.equal(benchWorkloads()[2].items.map((w) => w.seconds));
+        expect(benchWorkloads().map((w) => w.items.length)).to.deep.equal([4, 16, 32, 8, 200]);
+        expect(benchWorkloads().map((w) => w.pools ?? [2, 4, 8])).to.deep.equal([
+            [2, 4, 8],
+            [2, 4, 8],
+            [2, 4, 8],
+            [2, 4, 8],
+            [8, 16],
+        ]);
+    });
+});
+
+describe("the 200-item workload (skewed-200)", function () {
+    this.timeout(30000);
+    const items = skewedItems();
+    const sorted = items.map((item) => item.seconds).sort((x, y) => x - y);
+    const total = sorted.reduce((sum, seconds) => sum + seconds, 0);
+    const median = (sorted[99] + sorted[100]) / 2;
+
+    it("is one notebook over 200 distinct argument sets, named as the stack names items", () => {
+        expect(items).to.have.length(200);
+        expect(new Set(items.map((item) => item.notebook))).to.deep.equal(new Set(["ingest/ingest_table"]));
+        expect(new Set(items.map((item) => JSON.stringify(item.arguments))).size).to.equal(200);
+        expect(items[0]).to.include({ name: "ingest_table(table=table_001)" });
+        expect(items[0].arguments).to.deep.equal({ table: "table_001" });
+        expect(items[199].name).to.equal("ingest_table(table=table_200)");
+        expect(new Set(items.map((item) => item.name)).size).to.equal(200);
+    });
+
+    it("is the same on every run, from its seed, and another seed gives other durations", () => {
+        expect(skewedItems()).to.deep.equal(items);
+        expect(skewedItems(200, SKEWED_WORKLOAD.seed + 1).map((item) => item.seconds)).not.to.deep.equal(items.map((item) => item.seconds));
+    });
+
+    it("is skewed: most tables take about a minute, the ten longest (5%) over a third of the total, the longest 40 times the median", () => {
+        expect(sorted[0]).to.be.at.least(SKEWED_WORKLOAD.minimumSeconds);
+        expect(median).to.be.below(90);
+        const longestTen = sorted.slice(-10).reduce((sum, seconds) => sum + seconds, 0);
+        expect(longestTen / total).to.be.above(1 / 3);
+        expect(sorted[199] / median).to.be.above(40);
+        // The long tables are spread through the list, so list order is well off longest-first at both pool sizes.
+        for (const pool of [8, 16]) {
+            const inListOrder = listScheduleMakespan(
+                items.map((item) => item.seconds),
+                pool,
+            );
+            expect(inListOrder / idealLongestFirstMakespan(items, pool)).to.be.above(1.08);
+        }
+    });
+
+    it("is dispatched by the real parallel orchestrator longest first, every item exactly once with its own arguments", async () => {
+        const notebooks = new SimulationNotebooks(items);
+        try {
+            // One slot: the order the calls start in is the dispatch order.
+            const one = await simulate(notebooks, "parallel", 1, 1);
+            expect(one.dispatchOrder).to.deep.equal(longestFirst(items).map((item) => item.name));
+            // Sixteen slots: each item runs once, with its own table, and the sixteen longest go first.
+            const sixteen = await simulate(notebooks, "parallel", 16, 2);
+            expect(sixteen.calls).to.have.length(200);
+            expect([...sixteen.calls.map((call) => call.name)].sort()).to.deep.equal(items.map((item) => item.name).sort());
+            for (const call of sixteen.calls) {
+                const item = items.find((candidate) => candidate.name === call.name)!;
+                expect(call.arguments).to.include({ table: item.arguments!.table, work_item: item.name });
+                expect(call.path).to.equal("/simulation/ingest/ingest_table");
+            }
+            expect(new Set(sixteen.dispatchOrder.slice(0, 16))).to.deep.equal(
+                new Set(
+                    longestFirst(items)
+                        .slice(0, 16)
+                        .map((item) => item.name),
+                ),
+            );
+            expect(sixteen.makespan).to.be.at.least(sixteen.idealLongestFirst);
+        } finally {
+            notebooks.dispose();
+        }
     });
 });
 
@@ -201,10 +287,18 @@ describe("the local simulation", function () {
         } as unknown as SimulationResult;
         const spec = ganttSpec([run], "t") as { data: { values: unknown[] }; facet: { row: { sort: string[] } } };
         expect(spec.data.values).to.deep.equal([
-            { run: "parallel P=2", slot: "worker_1", worker: "v", start: 0, end: 0.5 },
-            { run: "parallel P=2", slot: "worker_0", worker: "w", start: 0.5, end: 2.5 },
+            { run: "parallel P=2", slot: "worker_1", item: "v", start: 0, end: 0.5 },
+            { run: "parallel P=2", slot: "worker_0", item: "w", start: 0.5, end: 2.5 },
         ]);
         expect(spec.facet.row.sort).to.deep.equal(["parallel P=2"]);
+        const colour = (results: SimulationResult[]) =>
+            (ganttSpec(results, "t") as { spec: { encoding: { color: Record<string, unknown> } } }).spec.encoding.color;
+        expect(colour([run])).not.to.have.property("legend");
+        const manyItems = {
+            ...run,
+            calls: skewedItems(21).map((item, i) => ({ name: item.name, thread: "t", start: i, end: i + 1 })),
+        } as unknown as SimulationResult;
+        expect(colour([manyItems]), "no legend of 21 entries").to.have.property("legend", null);
     });
 
     it("checks the benchmark targets against measured figures", () => {
@@ -228,6 +322,19 @@ describe("the local simulation", function () {
         const checks = checkTargets([rows[0], held]);
         expect(checks.map((c) => c.met)).to.deep.equal([false, true, true, true, false]);
         expect(checks[4].detail).to.contain("P=4: 1h 22m 05s against 1h 00m 00s + 2m 00s");
+        // The 200-item workload gets a line of its own, with both pool sizes' figures.
+        const atScale = (pool: number, makespan: number) => ({
+            workload: SCALE_WORKLOAD,
+            pool,
+            ours: sim(makespan, 3600, 3500),
+            poolMap: sim(3900, 3600, 3500),
+            failedAttemptSeconds: 0,
+        });
+        const scaled = checkTargets([rows[0], atScale(8, 3650), atScale(16, 3600)]);
+        expect(scaled.map((c) => c.met)).to.deep.equal([true, true, true, true, true]);
+        expect(scaled[1].target).to.equal("the same on 200 items of one notebook with skewed durations (skewed-200), at P = 8 and 16");
+        expect(scaled[1].detail).to.equal("P=8: 1h 00m 50s against 1h 00m 00s, +1.39%; P=16: 1h 00m 00s against 1h 00m 00s, +0.00%");
+        expect(checkTargets([rows[0], atScale(8, 3700)]).map((c) => c.met)).to.deep.equal([false, false, true, true, true]);
     });
 });
 
@@ -247,41 +354,120 @@ describe("npm run simulate", function () {
         );
         const result = simulateCommand("--workload", file, "--pools", "1,2", "--scale", "5", "--chart", chart);
         expect(result.status, result.stderr).to.equal(0);
-        expect(result.stdout).to.contain("Simulating 2 workers (test)");
-        expect(result.stdout).to.match(/mode +pool +makespan +lower bound +ratio +speedup/);
-        expect(result.stdout).to.match(/\nsequential +1 /);
-        expect(result.stdout).to.match(/\nparallel +2 /);
+        const [stack, skewed] = result.stdout.split(/\n(?=Simulating )/);
+        expect(stack).to.match(/^Simulating 2 items of 2 notebooks \(test\): total 3m 00s, longest 2m 00s, median 1m 30s; 1 simulated minute = 5 ms\n/);
+        expect(stack).to.match(/mode +pool +makespan +lower bound +ideal LPT +ratio +vs ideal +speedup/);
+        expect(stack).to.match(/\nsequential +1 /);
+        expect(stack).to.match(/\nparallel +2 +[\dhms ]+ +2m 00s +2m 00s /);
         // The For each job, modelled at each pool size as its concurrency, 10 s per iteration by default.
-        expect(result.stdout).to.match(/\nfor each +1 +3m 20s /);
-        expect(result.stdout).to.match(/\nfor each +2 +2m 10s /);
-        expect(result.stdout).to.contain("iterations in list order, 10 s each on top of the worker (--for-each-overhead)");
+        expect(stack).to.match(/\nfor each +1 +3m 20s /);
+        expect(stack).to.match(/\nfor each +2 +2m 10s /);
+        expect(stack).to.contain("iterations in list order, 10 s each on top of the item (--for-each-overhead)");
         const svg = fs.readFileSync(chart, "utf8");
         expect(svg).to.match(/^<svg/);
         expect(svg).to.contain("parallel P=2");
+        // Then the built-in 200-item workload at P = 8 and 16, at 50 ms a minute at least, with no sequential run to compare with.
+        expect(skewed).to.match(
+            /^Simulating 200 items of 1 notebook \(skewed-200: ingest\/ingest_table over 200 tables, .*seed 7\): .*; 1 simulated minute = 50 ms\n/,
+        );
+        expect(skewed).to.match(/mode +pool +makespan +lower bound +ideal LPT +ratio +vs ideal\n/);
+        expect(skewed).to.match(/\nparallel +8 +[\dhms ]+ +59m 07s +59m 28s /);
+        expect(skewed).to.match(/\nparallel +16 +[\dhms ]+ +40m 25s +40m 25s /);
+        expect(skewed).to.contain("for each: not modelled, the For each job cannot run these items: the For each task's inputs would be");
     });
 
-    it("reads the workload from the stack's config by default", () => {
+    it("leaves out the 200-item workload with --no-skewed, and runs it alone with --workload skewed-200", function () {
+        this.timeout(120000);
+        const file = workloadFile(JSON.stringify({ workers: [{ name: "daily_sales", expected_seconds: 60 }] }));
+        const chart = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "chart-")), "simulation.svg");
+        const without = simulateCommand("--workload", file, "--pools", "2", "--scale", "5", "--chart", chart, "--no-skewed");
+        expect(without.status, without.stderr).to.equal(0);
+        expect(without.stdout).not.to.contain("200 items");
+        const alone = simulateCommand("--workload", "skewed-200", "--pools", "16", "--scale", "2", "--chart", chart);
+        expect(alone.status, alone.stderr).to.equal(0);
+        expect(alone.stdout.match(/Simulating 200 items/g)).to.have.length(1);
+        expect(alone.stdout).to.match(/\nsequential +1 .* +1\.00x\n/);
+        expect(alone.stdout).to.match(/\nparallel +16 /);
+    });
+
+    it("reads the workload from the stack's items and their expected durations by default", () => {
         const workload = workloadFromStack("dev");
-        expect(workload.workers).to.deep.equal([
-            { name: "customer_totals", seconds: 95 },
-            { name: "daily_sales", seconds: 240 },
-            { name: "product_sales", seconds: 120 },
-            { name: "order_status", seconds: 60 },
+        expect(workload.items).to.deep.equal([
+            { name: "customer_totals", notebook: "workers/customer_totals", arguments: {}, seconds: 95 },
+            { name: "daily_sales", notebook: "workers/daily_sales", arguments: {}, seconds: 240 },
+            { name: "product_sales", notebook: "workers/product_sales", arguments: {}, seconds: 120 },
+            { name: "order_status", notebook: "workers/order_status", arguments: {}, seconds: 60 },
         ]);
+        expect(chooseWorkload(undefined, "dev")).to.deep.equal(workload);
+        expect(chooseWorkload(SKEWED_WORKLOAD.name, "dev").items).to.deep.equal(skewedItems());
+    });
+
+    it("names the items without an expected duration and how to set one", () => {
+        const items: WorkItem[] = [
+            { notebook: "ingest/ingest_table", arguments: { table: "sales.orders" }, name: "ingest_table(table=sales.orders)" },
+            { notebook: "ingest/ingest_table", arguments: { table: "sales.items" }, name: "items", expectedSeconds: 60 },
+            { notebook: "workers/daily_sales", arguments: {}, name: "daily_sales" },
+        ];
+        expect(() => workloadFromItems(items, "dev")).to.throw(
+            `Pulumi.dev.yaml gives no expected duration for items ingest_table(table=sales.orders), daily_sales: set "expected_seconds" on their workItems entries, ` +
+                `or workerExpectedSeconds by item name (pulumi config set --path 'workerExpectedSeconds["ingest_table(table=sales.orders)"]' 120); or pass --workload FILE`,
+        );
+        expect(expectedSecondsConfigPath("daily_sales")).to.equal("workerExpectedSeconds.daily_sales");
+        const workload = workloadFromItems([items[1]], "dev");
+        expect(workload.items).to.deep.equal([{ name: "items", notebook: "ingest/ingest_table", arguments: { table: "sales.items" }, seconds: 60 }]);
+        expect(workload.source).to.equal("workItems and workerExpectedSeconds in Pulumi.dev.yaml");
+        expect(workloadFromItems([items[1]], "dev", "SELECT notebook FROM control").source).to.equal(
+            "workItems and workerExpectedSeconds in Pulumi.dev.yaml; workItemsQuery is set: the jobs run its rows, which may differ (pass them as --workload FILE)",
+        );
+    });
+
+    it("takes a workload file's entries as the stack's items by name, or as items of their own with a notebook", () => {
+        const file = workloadFile(
+            JSON.stringify({
+                source: "measured",
+                workers: [
+                    { name: "daily_sales", expected_seconds: 200 },
+                    { name: "orders", expected_seconds: 300, notebook: "ingest/ingest_table", arguments: { table: "sales.orders" } },
+                    { name: "items", expected_seconds: 30, notebook: "ingest/ingest_table", arguments: { table: "sales.items" } },
+                ],
+            }),
+        );
+        expect(workloadFromFile(file, "dev")).to.deep.equal({
+            source: "measured",
+            items: [
+                { name: "daily_sales", notebook: "workers/daily_sales", arguments: {}, seconds: 200 },
+                { name: "orders", notebook: "ingest/ingest_table", arguments: { table: "sales.orders" }, seconds: 300 },
+                { name: "items", notebook: "ingest/ingest_table", arguments: { table: "sales.items" }, seconds: 30 },
+            ],
+        });
+        // Entries that all describe their own items need no stack at all.
+        const own = workloadFile(JSON.stringify({ workers: [{ name: "a", expected_seconds: 1, notebook: "/Shared/a" }] }));
+        expect(workloadFromFile(own, "no-such-stack").items).to.deep.equal([{ name: "a", notebook: "/Shared/a", arguments: {}, seconds: 1 }]);
     });
 
     for (const [what, content, message] of [
         ["not JSON", "{workers: [", "not valid JSON"],
         ["a negative duration", JSON.stringify({ workers: [{ name: "daily_sales", expected_seconds: -5 }] }), "expected_seconds"],
         [
-            "an unknown worker",
+            "an unknown item",
             JSON.stringify({ workers: [{ name: "nightly_sales", expected_seconds: 5 }] }),
-            "unknown worker(s) nightly_sales; the stack's workers are customer_totals, daily_sales, product_sales, order_status",
+            "unknown item(s) nightly_sales; the items of stack dev are customer_totals, daily_sales, product_sales, order_status " +
+                '(give an entry "notebook" and "arguments" to simulate an item the stack does not have)',
+        ],
+        [
+            "the same notebook and arguments twice",
+            JSON.stringify({
+                workers: [
+                    { name: "a", expected_seconds: 5, notebook: "ingest/ingest_table", arguments: { table: "x" } },
+                    { name: "b", expected_seconds: 5, notebook: "ingest/ingest_table", arguments: { table: "x" } },
+                ],
+            }),
+            'item 2 ("b"): same notebook and arguments as item 1; expected each item once',
         ],
     ]) {
         it(`rejects a workload file with ${what}, naming the file`, () => {
             const file = workloadFile(content);
-            expect(() => workloadFromFile(file))
+            expect(() => workloadFromFile(file, "dev"))
                 .to.throw(`${file}: `)
                 .with.property("message")
                 .that.contains(message);
@@ -293,7 +479,8 @@ describe("npm run simulate", function () {
         const result = simulateCommand("--workload", file);
         expect(result.status).to.equal(1);
         expect(result.stderr.trim()).to.equal(
-            `simulate: ${file}: unknown worker(s) nightly_sales; the stack's workers are customer_totals, daily_sales, product_sales, order_status`,
+            `simulate: ${file}: unknown item(s) nightly_sales; the items of stack dev are customer_totals, daily_sales, product_sales, order_status ` +
+                '(give an entry "notebook" and "arguments" to simulate an item the stack does not have)',
         );
     });
 

@@ -141,12 +141,8 @@ function averageMatches(actual: string, expected: string, units: number, revenue
 
 describe("the ETL's SQL on a real engine (DuckDB), against a reference computed in the test", function () {
     this.timeout(60000);
-    const dir = renderedNotebookDir(
-        orchestratorSettings({
-            workers: WORKERS.map((worker) => ({ name: worker.name, path: `/Shared/test/workers/${worker.name}`, arguments: WIDGETS })),
-            runLogTable: `\`${CATALOG}\`.\`${SCHEMA}\`.\`etl_run_log\``,
-        }),
-    );
+    const RUN_LOG_TABLE = `\`${CATALOG}\`.\`${SCHEMA}\`.\`etl_run_log\``;
+    const dir = renderedNotebookDir(orchestratorSettings({ commonArguments: WIDGETS, runLogTable: RUN_LOG_TABLE }));
     let db: SparkOnDuckDb;
     let engine: string;
 
@@ -351,7 +347,7 @@ describe("the ETL's SQL on a real engine (DuckDB), against a reference computed 
         );
         expect(log.map(({ error, ...row }) => ({ ...row, failed: error !== null }))).to.deep.equal([
             {
-                notebook: "daily_sales",
+                notebook: "workers/daily_sales",
                 orchestration_mode: "parallel",
                 run_id: "77",
                 attempt: 1,
@@ -360,7 +356,7 @@ describe("the ETL's SQL on a real engine (DuckDB), against a reference computed 
                 failed: false,
             },
             {
-                notebook: "daily_sales",
+                notebook: "workers/daily_sales",
                 orchestration_mode: "parallel",
                 run_id: "78",
                 attempt: 2,
@@ -368,7 +364,11 @@ describe("the ETL's SQL on a real engine (DuckDB), against a reference computed 
                 status: "SUCCEEDED",
                 failed: false,
             },
-            { notebook: "order_status", orchestration_mode: "sequential", run_id: "79", attempt: 1, rows_merged: "0", status: "FAILED", failed: true },
+            { notebook: "workers/order_status", orchestration_mode: "sequential", run_id: "79", attempt: 1, rows_merged: "0", status: "FAILED", failed: true },
+        ]);
+        expect(await db.query(`SELECT DISTINCT item, arguments FROM ${table("etl_run_log")} ORDER BY item`)).to.deep.equal([
+            { item: "daily_sales", arguments: null },
+            { item: "order_status", arguments: null },
         ]);
         expect(String(log[2].error)).to.contain("DELTA_CONCURRENT_APPEND");
     });
@@ -384,6 +384,62 @@ describe("the ETL's SQL on a real engine (DuckDB), against a reference computed 
             );
         expect((await orchestrate()).order_source).to.equal("declared");
         expect((await orchestrate()).order_source).to.match(/^run_log_parallel/);
+    });
+
+    const REGIONS = ["eu", "us", "apac"].map((region) => ({ notebook: "workers/daily_sales", arguments: { region } }));
+
+    it("items of one notebook get their own run-log rows (item, canonical arguments), and their own history in the next run", async () => {
+        const orchestrate = async (items: unknown[], run_id: string) =>
+            exitSummary(
+                await runIn(dir, "orchestrators/parallel", {
+                    widgets: { items: JSON.stringify(items), run_id },
+                    sql_engine: engine,
+                    workers: { daily_sales: { attempts: [{ seconds: 1 }] } },
+                }),
+            );
+        expect((await orchestrate(REGIONS, "r1")).order_source).to.equal("declared");
+        expect(await db.query(`SELECT notebook, item, arguments, recorded_by FROM ${table("etl_run_log")} WHERE run_id = 'r1' ORDER BY item`)).to.deep.equal(
+            ["apac", "eu", "us"].map((region) => ({
+                notebook: "workers/daily_sales",
+                item: `daily_sales(region=${region})`,
+                arguments: `{"region":"${region}"}`,
+                recorded_by: "orchestrator",
+            })),
+        );
+        const second = await orchestrate([...REGIONS, { notebook: "workers/daily_sales", arguments: { region: "latam" } }], "r2");
+        expect(second.estimate_sources).to.deep.equal({
+            "daily_sales(region=eu)": "run_log_parallel",
+            "daily_sales(region=us)": "run_log_parallel",
+            "daily_sales(region=apac)": "run_log_parallel",
+            "daily_sales(region=latam)": "notebook_run_log_parallel",
+        });
+    });
+
+    it("the work-items query runs on the engine over a control table, its rows becoming the run's items", async () => {
+        await db.query(`CREATE TABLE ${table("ingest_control")} (notebook VARCHAR, arguments VARCHAR, name VARCHAR, expected_seconds DOUBLE, enabled BOOLEAN)`);
+        await db.query(
+            `INSERT INTO ${table("ingest_control")} VALUES ('workers/daily_sales', '{"region": "eu"}', NULL, 20, true), ` +
+                `('workers/daily_sales', '{"region": "us"}', 'us', 90, true), ('workers/daily_sales', '{"region": "off"}', NULL, 1, false), ` +
+                `('workers/order_status', NULL, NULL, NULL, true)`,
+        );
+        const query = `SELECT notebook, arguments, name, expected_seconds FROM \`${CATALOG}\`.\`${SCHEMA}\`.\`ingest_control\` WHERE enabled ORDER BY notebook, name`;
+        const fromQuery = renderedNotebookDir(
+            orchestratorSettings({ commonArguments: WIDGETS, runLogTable: RUN_LOG_TABLE, workItemsQuery: query, maxWorkers: 1 }),
+        );
+        const result = await runIn(fromQuery, "orchestrators/parallel", {
+            widgets: { run_id: "q1" },
+            sql_engine: engine,
+            workers: { daily_sales: { attempts: [{ seconds: 1 }] }, order_status: { attempts: [{ seconds: 1 }] } },
+        });
+        const summary = exitSummary(result);
+        expect(summary.items_source).to.equal("work_items_query");
+        expect(summary.dispatch_order).to.deep.equal(["order_status", "us", "daily_sales(region=eu)"]);
+        expect(result.calls.map((call) => call.arguments.region ?? null)).to.deep.equal([null, "us", "eu"]);
+        expect(await db.query(`SELECT item, arguments FROM ${table("etl_run_log")} WHERE run_id = 'q1' ORDER BY item`)).to.deep.equal([
+            { item: "daily_sales(region=eu)", arguments: '{"region":"eu"}' },
+            { item: "order_status", arguments: "{}" },
+            { item: "us", arguments: '{"region":"us"}' },
+        ]);
     });
 });
 

@@ -1,22 +1,10 @@
-import { execFileSync } from "child_process";
 import * as pulumi from "@pulumi/pulumi";
 import { expect } from "chai";
 import { StackConfigError } from "../components/config";
 import { KEY_VAULT_SECRETS_OFFICER_ROLE, KEY_VAULT_SECRETS_USER_ROLE } from "../components/secrets";
 import { WORKERS } from "../components/workers";
 import { OfflineRun, runOffline } from "../tools/offline";
-import { notebookSource, ofType, one, program, PROJECT, REQUIRED_CONFIG, runStack, TYPES } from "./support/stack";
-
-/** The WORKERS literal rendered into an orchestrator, read back with Python's own parser. */
-function renderedWorkers(source: string): { name: string; path: string; arguments: Record<string, string> }[] {
-    const literal = source.slice(
-        source.indexOf("WORKERS = ") + "WORKERS = ".length,
-        source.indexOf("\nMAX_WORKERS") >= 0 ? source.indexOf("\nMAX_WORKERS") : source.indexOf("\nTIMEOUT_SECONDS"),
-    );
-    return JSON.parse(
-        execFileSync("python3", ["-c", "import ast, json, sys; print(json.dumps(ast.literal_eval(sys.stdin.read())))"], { input: literal }).toString(),
-    );
-}
+import { notebookSource, ofType, one, program, PROJECT, renderedValue, REQUIRED_CONFIG, runStack, TEAM_NOTEBOOKS, TYPES } from "./support/stack";
 
 describe("the stack under Pulumi mocks", function () {
     this.timeout(30000);
@@ -228,6 +216,7 @@ describe("the stack under Pulumi mocks", function () {
         expect(parallel).to.deep.include({ maxConcurrentRuns: 1, timeoutSeconds: 7200, queue: { enabled: true } });
         expect(parallel.emailNotifications.onFailures).to.deep.equal(["data-platform@example.com"]);
         expect(parallel.parameters).to.deep.equal([
+            { name: "items", default: "" },
             { name: "max_retries", default: "1" },
             { name: "max_workers", default: "4" },
             { name: "retry_backoff_seconds", default: "30" },
@@ -236,7 +225,14 @@ describe("the stack under Pulumi mocks", function () {
             { name: "workers", default: "" },
         ]);
         const sequential = one(dev, TYPES.job, "sequential-job").inputs as Record<string, any>;
-        expect(sequential.parameters.map((p: { name: string }) => p.name)).not.to.include("max_workers");
+        expect(sequential.parameters.map((p: { name: string }) => p.name)).to.deep.equal([
+            "items",
+            "max_retries",
+            "retry_backoff_seconds",
+            "run_id",
+            "timeout_seconds",
+            "workers",
+        ]);
         const setup = sequential.tasks.find((t: { taskKey: string }) => t.taskKey === "setup");
         expect(setup.notebookTask.baseParameters).to.deep.equal({
             catalog: "main",
@@ -249,7 +245,7 @@ describe("the stack under Pulumi mocks", function () {
         });
     });
 
-    it("points each job's orchestrate task at its orchestrator, and renders the deployed workers' paths into both", () => {
+    it("points each job's orchestrate task at its orchestrator, and renders the four ETL workers as the default items into both", () => {
         const workerPaths = WORKERS.map((w) =>
             String(ofType(dev, TYPES.notebook).find((n) => String(n.inputs.path).endsWith(`/workers/${w.name}`))?.inputs.path),
         );
@@ -259,15 +255,64 @@ describe("the stack under Pulumi mocks", function () {
             const orchestrate = job.tasks.find((t: { taskKey: string }) => t.taskKey === "orchestrate");
             expect(orchestrate.notebookTask.notebookPath).to.equal(`/Shared/notebook-orchestration/dev/orchestrators/${kind}`);
             expect(orchestrate.dependsOns).to.deep.equal([{ taskKey: "setup" }]);
-            const workers = renderedWorkers(notebookSource(dev, `orchestrators/${kind}`));
-            expect(workers.map((w) => w.path)).to.deep.equal(workerPaths);
-            expect(workers[0].arguments).to.deep.equal({
+            expect(job.description).to.contain("the four ETL workers");
+            const source = notebookSource(dev, `orchestrators/${kind}`);
+            expect(renderedValue(source, "ITEMS")).to.deep.equal(
+                WORKERS.map((w) => ({
+                    name: w.name,
+                    notebook: `workers/${w.name}`,
+                    path: workerPaths[WORKERS.indexOf(w)],
+                    arguments: {},
+                    expected_seconds: null,
+                })),
+            );
+            expect(renderedValue(source, "COMMON_ARGUMENTS")).to.deep.equal({
                 catalog: "main",
                 schema: "notebook_orchestration_dev",
                 input_table: "orders",
                 run_log_table: "etl_run_log",
             });
+            expect(renderedValue(source, "NOTEBOOK_FOLDER")).to.equal("/Shared/notebook-orchestration/dev");
+            expect(renderedValue(source, "KNOWN_NOTEBOOKS")).to.have.members(WORKERS.map((w) => `workers/${w.name}`));
+            expect(renderedValue(source, "WORK_ITEMS_QUERY")).to.equal(null);
         }
+        expect(Object.keys(dev.outputs.tables as Record<string, unknown>)).to.include("outputs");
+        expect(Object.keys((dev.outputs.tables as Record<string, Record<string, string>>).outputs)).to.deep.equal(WORKERS.map((w) => w.name));
+    });
+
+    it("keeps the identities the jobs and notebooks had before the components, so an update changes them in place", async () => {
+        const aliases: Record<string, unknown[]> = {};
+        const recording = () => {
+            pulumi.runtime.registerStackTransformation((args) => {
+                aliases[`${args.type}::${args.name}`] = (args.opts.aliases ?? []) as unknown[];
+                return undefined;
+            });
+            return program()();
+        };
+        await runOffline(recording, { project: PROJECT, stack: "dev", config: REQUIRED_CONFIG });
+        const prefix = "notebook-orchestration-dev";
+        const formerParent = `urn:pulumi:dev::${PROJECT}::orchestration:notebooks:EtlNotebooks::${prefix}-notebooks`;
+        const resolved = async (list: unknown[]) =>
+            Promise.all(
+                list.map(async (alias) => {
+                    const { name, type, parent } = alias as { name?: string; type?: string; parent?: unknown };
+                    return { name, type, parent: parent === undefined ? undefined : await new Promise((resolve) => pulumi.output(parent).apply(resolve)) };
+                }),
+            );
+        expect(await resolved(aliases[`orchestration:notebooks:StackNotebooks::${prefix}-notebooks`])).to.deep.equal([
+            { name: undefined, type: "orchestration:notebooks:EtlNotebooks", parent: undefined },
+        ]);
+        for (const kind of ["sequential", "parallel"]) {
+            expect(
+                await resolved(aliases[`orchestration:jobs:${kind === "parallel" ? "Parallel" : "Sequential"}NotebookJob::${prefix}-${kind}`]),
+            ).to.deep.equal([{ name: undefined, type: "orchestration:jobs:NotebookJob", parent: undefined }]);
+            expect(await resolved(aliases[`databricks:index/notebook:Notebook::${prefix}-${kind}-orchestrator`])).to.deep.equal([
+                { name: `${prefix}-notebooks-orchestrators-${kind}`, type: undefined, parent: formerParent },
+            ]);
+        }
+        expect(await resolved(aliases[`databricks:index/notebook:Notebook::${prefix}-orchestration-lib-orchestration`])).to.deep.equal([
+            { name: `${prefix}-notebooks-lib-orchestration`, type: undefined, parent: formerParent },
+        ]);
     });
 
     it("keeps Key Vault secret values secret: secret inputs, and nowhere in notebooks or outputs", async () => {
@@ -333,5 +378,101 @@ describe("the stack under Pulumi mocks", function () {
         expect(failure).to.be.instanceOf(StackConfigError);
         expect(String(failure)).to.contain("notebook-orchestration:maxWorkers");
         expect(run.resources.map((r) => r.type)).to.deep.equal(["pulumi:pulumi:Stack"]);
+    });
+});
+
+describe("the stack over a team's own notebooks (notebookSourceFolder, workItems)", function () {
+    this.timeout(30000);
+    const tables = ["sales.orders", "sales.customers", "sales.products"];
+    const workItems = JSON.stringify([
+        ...tables.map((table) => ({ notebook: "ingest/ingest_table", arguments: { table } })),
+        { notebook: "workers/daily_sales", expected_seconds: 240 },
+    ]);
+    let team: OfflineRun;
+
+    before(async () => {
+        team = await runStack({ notebookSourceFolder: TEAM_NOTEBOOKS, workItems });
+    });
+
+    it("uploads the folder's notebooks at their relative paths beside the stack's own, and skips a plain module", () => {
+        const paths = ofType(team, TYPES.notebook).map((n) => String(n.inputs.path));
+        expect(paths).to.include.members([
+            "/Shared/notebook-orchestration/dev/ingest/ingest_table",
+            "/Shared/notebook-orchestration/dev/reports/refresh_report",
+            ...WORKERS.map((w) => `/Shared/notebook-orchestration/dev/workers/${w.name}`),
+        ]);
+        expect(paths.filter((p) => p.includes("table_names"))).to.deep.equal([]);
+        expect(notebookSource(team, "ingest/ingest_table")).to.contain("dbutils.widgets.text(_name, _default)");
+        expect(Object.keys(team.outputs.notebookUrls as object)).to.include.members([
+            "ingest/ingest_table",
+            "reports/refresh_report",
+            "orchestrators/parallel",
+        ]);
+        expect(team.diagnostics.map((d) => d.message).join("\n")).to.contain("table_names.py is not uploaded: it is not a Databricks notebook source");
+    });
+
+    it("renders the items, their arguments and the known notebooks into both orchestrators, and describes the jobs by them", () => {
+        for (const kind of ["sequential", "parallel"]) {
+            const source = notebookSource(team, `orchestrators/${kind}`);
+            expect(renderedValue(source, "ITEMS")).to.deep.equal([
+                ...tables.map((table) => ({
+                    name: `ingest_table(table=${table})`,
+                    notebook: "ingest/ingest_table",
+                    path: "/Shared/notebook-orchestration/dev/ingest/ingest_table",
+                    arguments: { table },
+                    expected_seconds: null,
+                })),
+                {
+                    name: "daily_sales",
+                    notebook: "workers/daily_sales",
+                    path: "/Shared/notebook-orchestration/dev/workers/daily_sales",
+                    arguments: {},
+                    expected_seconds: 240,
+                },
+            ]);
+            expect(renderedValue(source, "KNOWN_NOTEBOOKS")).to.include.members(["ingest/ingest_table", "reports/refresh_report", "workers/daily_sales"]);
+            const job = one(team, TYPES.job, `${kind}-job`).inputs as Record<string, any>;
+            expect(job.description).to.match(new RegExp(`^Runs 4 work items \\(notebooks ingest/ingest_table, workers/daily_sales\\) `));
+        }
+    });
+
+    it("exports the output tables of the ETL workers among the items only", () => {
+        expect((team.outputs.tables as Record<string, unknown>).outputs).to.deep.equal({ daily_sales: "main.notebook_orchestration_dev.daily_sales" });
+    });
+
+    it("runs one notebook over its arguments directly in the For each job (one-notebook shape)", async () => {
+        const run = await runStack({
+            notebookSourceFolder: TEAM_NOTEBOOKS,
+            forEachJob: "true",
+            workItems: JSON.stringify(tables.map((table, index) => ({ notebook: "ingest/ingest_table", arguments: { table }, name: `t${index}` }))),
+        });
+        const job = one(run, TYPES.job, "for-each-job").inputs as Record<string, any>;
+        const loop = (job.tasks as Record<string, any>[]).find((t) => t.forEachTask);
+        expect(loop?.taskKey).to.equal("for_each_item");
+        expect(JSON.parse(loop?.forEachTask.inputs)).to.deep.equal(tables.map((table, index) => ({ table, work_item: `t${index}` })));
+        expect(loop?.forEachTask.task.notebookTask).to.deep.equal({
+            notebookPath: "/Shared/notebook-orchestration/dev/ingest/ingest_table",
+            source: "WORKSPACE",
+            baseParameters: {
+                catalog: "main",
+                schema: "notebook_orchestration_dev",
+                input_table: "orders",
+                run_log_table: "etl_run_log",
+                table: "{{input.table}}",
+                work_item: "{{input.work_item}}",
+                orchestration_mode: "for_each",
+            },
+        });
+        expect(ofType(run, TYPES.notebook).map((n) => String(n.inputs.path))).not.to.include("/Shared/notebook-orchestration/dev/for_each/worker");
+        expect(job.description).to.contain("3 work items (notebook ingest/ingest_table)");
+    });
+
+    it("describes the jobs by the query when workItemsQuery is set, and renders it", async () => {
+        const query = "SELECT notebook, arguments FROM main.ops.ingest_control WHERE enabled";
+        const run = await runStack({ notebookSourceFolder: TEAM_NOTEBOOKS, workItems, workItemsQuery: query });
+        expect(renderedValue(notebookSource(run, "orchestrators/parallel"), "WORK_ITEMS_QUERY")).to.equal(query);
+        expect((one(run, TYPES.job, "parallel-job").inputs as Record<string, any>).description).to.contain(
+            "the work items workItemsQuery returns when a run starts",
+        );
     });
 });

@@ -58,7 +58,8 @@ describe("the worker notebooks, run locally against a fake spark", () => {
             }
             expect(log.query).to.contain("INSERT INTO `main`.`etl_test`.`etl_run_log`");
             expect(log.args).to.include({
-                notebook: worker.name,
+                notebook: `workers/${worker.name}`,
+                item: worker.name,
                 mode: "parallel",
                 run_id: "4242",
                 attempt: 2,
@@ -78,7 +79,7 @@ describe("the worker notebooks, run locally against a fake spark", () => {
         expect(result.status).to.equal("raised");
         expect(result.error).to.contain("DELTA_MULTIPLE_SOURCE_ROW_MATCHING_TARGET_ROW_IN_MERGE");
         const log = result.sql.find((s) => s.query.includes("INSERT INTO"));
-        expect(log?.args).to.include({ notebook: "order_status", status: "FAILED", rows_merged: 0 });
+        expect(log?.args).to.include({ notebook: "workers/order_status", item: "order_status", status: "FAILED", rows_merged: 0 });
         expect(String(log?.args?.error)).to.contain("boom");
     });
 });

@@ -27,6 +27,8 @@ export interface SqlAnswer {
     /** Regular expression (Python syntax, case-insensitive) matched against each spark.sql query. */
     readonly match: string;
     readonly rows?: readonly Record<string, unknown>[];
+    /** Columns whose object values come back as STRUCTs (Spark Rows); other objects are MAPs (dicts). */
+    readonly structs?: readonly string[];
     readonly error?: string;
 }
 
@@ -35,7 +37,7 @@ export interface Scenario {
     readonly widgets?: Readonly<Record<string, string>>;
     /** Real seconds slept per simulated second. */
     readonly time_scale?: number;
-    /** Scripted child notebooks, by workspace path or last path segment; the last attempt repeats. */
+    /** Scripted child notebooks, by work item (the run's `work_item` argument), workspace path or last path segment; the last attempt repeats. */
     readonly workers?: Readonly<Record<string, { readonly attempts: readonly WorkerAttempt[] }>>;
     readonly sql?: readonly SqlAnswer[];
     /** URL the fake spark POSTs {query, args} to for statements no `sql` entry answers (the tests' SQL engine). */
@@ -48,6 +50,8 @@ export interface Scenario {
 export interface ChildCall {
     readonly path: string;
     readonly name: string;
+    /** The `work_item` argument of the call: the item's name, as the orchestrators pass it. */
+    readonly work_item?: string | null;
     readonly timeout_seconds: number;
     readonly arguments: Record<string, string>;
     readonly attempt: number;

@@ -9,26 +9,31 @@ Scenario:
   "notebook": "build/notebooks/orchestrators/parallel.py",
   "widgets": {"max_workers": "2"},               # job parameters / notebook arguments
   "time_scale": 0.001,                            # real seconds slept per simulated second
-  "workers": {                                    # child notebooks, by workspace path or by last path segment
-    "customer_totals": {"attempts": [{"seconds": 60, "outcome": "fail"},
+  "workers": {                                    # child notebooks, by work item (the run's `work_item`
+    "customer_totals": {"attempts": [{"seconds": 60, "outcome": "fail"},   # argument), workspace path or last path segment
                                       {"seconds": 60, "exit_value": "{\"rows_merged\": 3}"}]}
   },
   "sql": [{"match": "FROM .*etl_run_log", "rows": [{"notebook": "daily_sales", "duration_seconds": 42.0}]},
+          {"match": "FROM .*control", "rows": [{"notebook": "workers/x", "arguments": {"table": "a"}}], "structs": ["arguments"]},
           {"match": "^\\s*MERGE", "rows": [{"num_affected_rows": 7}]},
           {"match": "FROM .*missing", "error": "[TABLE_OR_VIEW_NOT_FOUND] ..."}],
   "sql_engine": "http://127.0.0.1:8123/sql",      # optional: statements no "sql" entry answers run there
   "secrets": {"my-scope": {"db-password": "..."}},
   "notebook_context": {"api_url": "https://adb-1.2.azuredatabricks.net", "api_token": "..."}
 }
-A worker's last attempt repeats for any further attempts; an attempt's outcome is "success" (default),
+A child run's script is looked up by its `work_item` argument (the item's name, which the orchestrators pass),
+then by its path, then by the path's last segment, so items of one notebook with different arguments can be
+scripted apart; attempts are counted per (path, work_item). A worker's last attempt repeats for any further attempts; an attempt's outcome is "success" (default),
 "fail" (the child run FAILED), "canceled", "timeout", "throttled" (the workspace refused to start the run:
 REQUEST_LIMIT_EXCEEDED) or "unreachable" (the driver could not reach the control plane), each raised the
 way dbutils.notebook.run raises it (see Py4JJavaError). An attempt longer than the run's timeout_seconds
 times out, as on Databricks.
 Calls to workers the scenario does not name fail with "Notebook not found", as on Databricks.
+A "sql" answer's rows are Spark Rows; an object value in them is a MAP (a dict), or a STRUCT (a Row) when its
+column is listed in the answer's "structs".
 
 Result: {"status": "exited"|"raised"|"completed", "exit_value", "error", "error_type", "output",
-         "calls": [{"path", "name", "timeout_seconds", "arguments", "attempt", "outcome", "start", "end", "thread"}],
+         "calls": [{"path", "name", "work_item", "timeout_seconds", "arguments", "attempt", "outcome", "start", "end", "thread"}],
          "max_in_flight", "elapsed_seconds", "sql": [{"query", "args"}], "widgets_defined": {...}}
 Times in "calls" are simulated seconds since the notebook started (real seconds / time_scale).
 """
@@ -135,7 +140,7 @@ FAILURES = {
 
 
 class Row(dict):
-    """A Spark Row: readable as row["column"] and as row.column."""
+    """A Spark Row: readable as row["column"] and as row.column, and as a dict with asDict()."""
 
     def __getattr__(self, name):
         try:
@@ -143,10 +148,13 @@ class Row(dict):
         except KeyError:
             raise AttributeError(name) from None
 
+    def asDict(self, recursive=False):
+        return {key: value.asDict(True) if recursive and isinstance(value, Row) else value for key, value in self.items()}
+
 
 class FakeDataFrame:
-    def __init__(self, rows):
-        self._rows = [Row(row) for row in rows]
+    def __init__(self, rows, structs=()):
+        self._rows = [Row({key: Row(value) if key in structs and isinstance(value, dict) else value for key, value in row.items()}) for row in rows]
 
     def collect(self):
         return list(self._rows)
@@ -175,7 +183,7 @@ class FakeSpark:
             if pattern.search(query):
                 if "error" in answer:
                     raise Exception(answer["error"])
-                return FakeDataFrame(answer.get("rows", []))
+                return FakeDataFrame(answer.get("rows", []), answer.get("structs", ()))
         if self._engine_url:
             return FakeDataFrame(self._run_on_engine(query, args))
         return FakeDataFrame([])
@@ -249,9 +257,12 @@ class ChildRuns:
         self.max_in_flight = 0
         self.calls = []
 
-    def _script(self, path):
+    def _script(self, path, work_item):
         name = path.rstrip("/").rsplit("/", 1)[-1]
-        return name, self._workers.get(path, self._workers.get(name))
+        for key in (work_item, path, name):
+            if key and key in self._workers:
+                return name, self._workers[key]
+        return name, None
 
     def _now(self):
         return (time.monotonic() - self._start) / self._scale
@@ -263,15 +274,17 @@ class ChildRuns:
         bad = {k: v for k, v in arguments.items() if not isinstance(k, str) or not isinstance(v, str)}
         if bad:
             raise TypeError(f"dbutils.notebook.run arguments must be strings, got {bad!r}")
-        name, script = self._script(path)
+        work_item = arguments.get("work_item")
+        name, script = self._script(path, work_item)
         with self._lock:
-            attempt = self._attempts.get(path, 0)
-            self._attempts[path] = attempt + 1
+            attempt = self._attempts.get((path, work_item), 0)
+            self._attempts[(path, work_item)] = attempt + 1
             self._in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self._in_flight)
         call = {
             "path": path,
             "name": name,
+            "work_item": work_item,
             "timeout_seconds": timeout_seconds,
             "arguments": dict(arguments),
             "attempt": attempt + 1,
@@ -419,7 +432,7 @@ def run_scenario(scenario):
             result.update(status="raised", error=str(error), error_type=type(error).__name__, traceback=traceback.format_exc())
     result.update(
         output=output.getvalue(),
-        calls=sorted(child_runs.calls, key=lambda call: (call["start"], call["name"])),
+        calls=sorted(child_runs.calls, key=lambda call: (call["start"], call["name"], call["work_item"] or "")),
         max_in_flight=child_runs.max_in_flight,
         elapsed_seconds=(time.monotonic() - started) / scale,
         sql=spark.statements,

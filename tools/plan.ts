@@ -1,14 +1,17 @@
 /**
  * `npm run plan [-- --stack NAME] [--config key=value ...] [--out DIR]`: the offline plan. Runs the program under Pulumi's mock
  * runtime with Pulumi.<stack>.yaml, prints what `pulumi up` would create as a tree laid out like
- * `pulumi preview`, with each resource's key settings, and writes every notebook exactly as it would be
- * uploaded to DIR (default build/notebooks/). DIR holds only what the plan wrote: the next plan replaces
+ * `pulumi preview`, with each resource's key settings and the work items the orchestrators are rendered
+ * with, and writes every notebook exactly as it would be uploaded to DIR (default build/notebooks/), e.g.
+ * `npm run plan -- --config workItems='[{"notebook": "workers/daily_sales"}]' --out build/items`. DIR holds only what the plan wrote: the next plan replaces
  * those files and refuses a directory with anything else in it (tools/outputDirectory.ts). No Pulumi
  * CLI, credentials or network needed.
  */
 import * as path from "path";
 import { Command, InvalidArgumentError } from "commander";
+import { parseStackConfig, WorkItemsConfig } from "../components/config";
 import { KEY_VAULT_SECRETS_OFFICER_ROLE, KEY_VAULT_SECRETS_USER_ROLE } from "../components/secrets";
+import { isDefaultWorkItems } from "../components/stack";
 import { checkGeneratedDirectory, replaceGeneratedFiles } from "./outputDirectory";
 import { OfflineRun, PROJECT_ROOT, projectName, readStackConfigFile, RecordedResource, resourceKey, runOffline } from "./offline";
 
@@ -29,16 +32,22 @@ function workersText(spec: Record<string, any>): string {
     return spec.numWorkers === 0 ? "single node" : `${spec.numWorkers} workers`;
 }
 
-/** A For each task in a line: "for each of 4 workers, 4 at a time, 1 retry per worker". */
+/**
+ * A For each task in a line: "for each of 4 workers, 4 at a time, 1 retry per worker" over worker names,
+ * "for each of 40 items, ..." over work items (object inputs).
+ */
 function forEachText(forEach: Record<string, any>): string {
     let count = "?";
+    let unit = "worker";
     try {
-        count = String((JSON.parse(String(forEach.inputs)) as unknown[]).length);
+        const inputs = JSON.parse(String(forEach.inputs)) as unknown[];
+        count = String(inputs.length);
+        unit = inputs.some((input) => typeof input === "object") ? "item" : "worker";
     } catch {
         count = String(forEach.inputs); // a reference such as {{job.parameters.items}}
     }
     const retries = forEach.task?.maxRetries ?? 0;
-    return `for each of ${count} workers, ${forEach.concurrency ?? 1} at a time, ${retries} ${retries === 1 ? "retry" : "retries"} per worker`;
+    return `for each of ${count} ${unit}s, ${forEach.concurrency ?? 1} at a time, ${retries} ${retries === 1 ? "retry" : "retries"} per ${unit}`;
 }
 
 /** The few settings a reviewer looks for first, per resource type. */
@@ -150,13 +159,40 @@ export function formatDiagnostics(run: OfflineRun): string[] {
     ];
 }
 
-export function formatPlan(stack: string, run: OfflineRun): string {
+/** The plan of a stack: what the program declared, and the items its orchestrators were rendered with. */
+export interface PlanRun extends OfflineRun {
+    readonly workItems?: WorkItemsConfig;
+}
+
+const plural = (count: number, word: string) => `${count} ${word}${count === 1 ? "" : "s"}`;
+
+/** How many items the orchestrators were rendered with, over which notebooks, and where a run takes its items from instead. */
+export function formatWorkItems(workItems: WorkItemsConfig): string[] {
+    const { items } = workItems;
+    const byNotebook = new Map<string, string[]>();
+    for (const item of items) {
+        byNotebook.set(item.notebook, [...(byNotebook.get(item.notebook) ?? []), item.name]);
+    }
+    const width = Math.max(...[...byNotebook.keys()].map((notebook) => notebook.length));
+    const names = (list: string[]) => (list.length <= 3 ? list.join(", ") : `${list.slice(0, 3).join(", ")} and ${list.length - 3} more`);
+    return [
+        `Work items: ${plural(items.length, "item")} ${isDefaultWorkItems(items) ? "(the default: the four ETL workers)" : "from workItems"} ` +
+            `over ${plural(byNotebook.size, "notebook")}, rendered into both orchestrators:`,
+        ...[...byNotebook].map(([notebook, list]) => `    ${notebook.padEnd(width)}  ${plural(list.length, "item")}: ${names(list)}`),
+        ...(workItems.query ? [`    A run takes its items from workItemsQuery instead: ${workItems.query}`] : []),
+        "    A run's job parameter items (a JSON array of items) replaces them for that run.",
+        "",
+    ];
+}
+
+export function formatPlan(stack: string, run: PlanRun): string {
     const creates = run.resources.length;
     return [
         `Previewing update (${stack}), offline under Pulumi's mock runtime:`,
         "",
         ...formatPlanTree(run.resources),
         "",
+        ...(run.workItems ? formatWorkItems(run.workItems) : []),
         ...(run.outputs.dashboardId === undefined ? ["Dashboard: not declared (set sqlWarehouseId to declare the run-log dashboard)", ""] : []),
         ...formatDiagnostics(run),
         "Outputs:",
@@ -187,7 +223,7 @@ export function parseConfigOverride(value: string, previous: Record<string, stri
     return { ...previous, [match[1]]: match[2] };
 }
 
-export async function planStack(stack: string, overrides: Readonly<Record<string, string>> = {}): Promise<OfflineRun> {
+export async function planStack(stack: string, overrides: Readonly<Record<string, string>> = {}): Promise<PlanRun> {
     const file = readStackConfigFile(stack);
     const project = projectName();
     const config = { ...file.config };
@@ -198,7 +234,15 @@ export async function planStack(stack: string, overrides: Readonly<Record<string
     // Load the program the way the Pulumi CLI does: index.ts's exported function is the program.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const program = require(path.join(PROJECT_ROOT, "index.ts")) as () => Promise<Record<string, unknown>>;
-    return runOffline(program, { project, stack, config, secretKeys });
+    const run = await runOffline(program, { project, stack, config, secretKeys });
+    // The program read the same configuration and declared its resources from it, so it parses here too.
+    const { workItems } = parseStackConfig({
+        project,
+        stack,
+        get: (key) => config[`${project}:${key}`],
+        isSecret: (key) => secretKeys.includes(`${project}:${key}`),
+    });
+    return { ...run, workItems };
 }
 
 async function main(): Promise<void> {

@@ -1,9 +1,9 @@
 /**
  * Local simulation of the orchestrators: the real rendered notebooks run with python3, and each
- * `dbutils.notebook.run` is answered by a stub that sleeps for the worker's expected duration, scaled
- * down. Gives the makespan per mode and pool size, its lower bound, the ideal longest-first makespan
+ * `dbutils.notebook.run` is answered by a stub that sleeps for the work item's expected duration, scaled
+ * down (items of one notebook with different arguments each get their own). Gives the makespan per mode and pool size, its lower bound, the ideal longest-first makespan
  * and the orchestration overhead per task, so a pool size can be chosen before spending cluster time.
- * The ideal comes from `dispatchMakespan`, a model of the orchestrators' dispatch loop (`run_workers` in
+ * The ideal comes from `dispatchMakespan`, a model of the orchestrators' dispatch loop (`run_items` in
  * notebooks/lib/orchestration.py), transient failures and their re-queued retries included.
  */
 import * as fs from "fs";
@@ -11,12 +11,20 @@ import * as os from "os";
 import * as path from "path";
 import { MAX_WORKERS_HARD_LIMIT } from "../components/config";
 import { allNotebooks, OrchestratorSettings, renderTemplate, writeNotebooks } from "../components/render";
+import { canonicalArguments, defaultItemName, notebookPath } from "../components/workItems";
 import { ChildCall, NotebookResult, runNotebookLocally } from "./localRun";
+import { seededRandom } from "./random";
 
 export type SimulationMode = "sequential" | "parallel" | "pool.map" | "for each";
 
-export interface SimulatedWorker {
+/** A work item as the simulation runs it: who it is, what it is called with and how long it takes. */
+export interface SimulatedItem {
+    /** Unique in a workload: the orchestrators key dispatch, retries and outcomes by it. */
     readonly name: string;
+    /** The item's notebook, relative to the simulated workspace folder or absolute (default `workers/<name>`, a notebook of its own). */
+    readonly notebook?: string;
+    /** The item's own widget values (default none). */
+    readonly arguments?: Readonly<Record<string, string>>;
     /** Expected run time in (simulated) seconds. */
     readonly seconds: number;
     /** Simulated seconds of each attempt that fails (transiently) before the run that succeeds. */
@@ -33,7 +41,7 @@ export interface SimulationResult {
     readonly pool: number;
     /** First dispatch to last completion, simulated seconds. */
     readonly makespan: number;
-    /** max(longest worker, total / pool): no schedule can be shorter. */
+    /** max(longest item, total / pool): no schedule can be shorter. */
     readonly lowerBound: number;
     /** Makespan of longest-first dispatch computed exactly from the durations (retries re-queued behind their backoff). */
     readonly idealLongestFirst: number;
@@ -47,7 +55,8 @@ export interface SimulationResult {
     readonly dispatchOrder: readonly string[];
 }
 
-const WORKER_ROOT = "/simulation/workers";
+/** The workspace folder the simulated items' relative notebooks are "deployed" in. */
+export const SIMULATION_FOLDER = "/simulation";
 const BASELINE_TEMPLATE = path.join(__dirname, "baselines", "pool_map.py");
 
 export function lowerBound(durations: readonly number[], pool: number): number {
@@ -71,23 +80,23 @@ export function listScheduleMakespan(durationsInOrder: readonly number[], pool: 
 }
 
 /** Longest-processing-time-first: the order the parallel orchestrator dispatches in when durations are known. */
-export function longestFirst(workers: readonly SimulatedWorker[]): SimulatedWorker[] {
-    return workers
-        .map((worker, index) => ({ worker, index }))
-        .sort((a, b) => b.worker.seconds - a.worker.seconds || a.index - b.index)
-        .map(({ worker }) => worker);
+export function longestFirst<T extends Pick<SimulatedItem, "seconds">>(items: readonly T[]): T[] {
+    return items
+        .map((item, index) => ({ item, index }))
+        .sort((a, b) => b.item.seconds - a.item.seconds || a.index - b.index)
+        .map(({ item }) => item);
 }
 
-export function idealLongestFirstMakespan(workers: readonly SimulatedWorker[], pool: number): number {
+export function idealLongestFirstMakespan(items: readonly SimulatedItem[], pool: number): number {
     return listScheduleMakespan(
-        longestFirst(workers).map((w) => w.seconds),
+        longestFirst(items).map((w) => w.seconds),
         pool,
     );
 }
 
-/** Every attempt of a worker in simulated seconds: the failed ones, then the one that succeeds. */
-export function attemptSeconds(worker: SimulatedWorker): number[] {
-    return [...(worker.failedAttempts ?? []), worker.seconds];
+/** Every attempt of an item in simulated seconds: the failed ones, then the one that succeeds. */
+export function attemptSeconds(item: SimulatedItem): number[] {
+    return [...(item.failedAttempts ?? []), item.seconds];
 }
 
 /** The wait before retry number `retry` (1 for the first), doubling like backoff_seconds in notebooks/lib/orchestration.py. */
@@ -96,21 +105,21 @@ export function backoffBefore(retry: number, retries: RetrySettings | undefined)
 }
 
 /**
- * Makespan of the orchestrators' dispatch loop (`run_workers` in notebooks/lib/orchestration.py), computed
+ * Makespan of the orchestrators' dispatch loop (`run_items` in notebooks/lib/orchestration.py), computed
  * exactly from the durations: at most `pool` attempts in flight; whenever a slot is free, the ready attempt
- * of the worker earliest in `workersInOrder` starts; a failed attempt is re-queued, ready again once its
+ * of the item earliest in `itemsInOrder` starts; a failed attempt is re-queued, ready again once its
  * backoff has passed, and holds no slot meanwhile. With `backoffHoldsSlot`, a retry sleeps in its slot
  * instead (a retry loop inside the pool's task): the yardstick the re-queueing is measured against, and
- * what the sequential orchestrator does, since nothing may run before the worker it retries.
+ * what the sequential orchestrator does, since nothing may run before the item it retries.
  */
-export function dispatchMakespan(workersInOrder: readonly SimulatedWorker[], pool: number, retries?: RetrySettings, backoffHoldsSlot = false): number {
+export function dispatchMakespan(itemsInOrder: readonly SimulatedItem[], pool: number, retries?: RetrySettings, backoffHoldsSlot = false): number {
     if (backoffHoldsSlot) {
-        const blocks = workersInOrder.map((worker) =>
-            attemptSeconds(worker).reduce((sum, seconds, attempt) => sum + seconds + (attempt > 0 ? backoffBefore(attempt, retries) : 0), 0),
+        const blocks = itemsInOrder.map((item) =>
+            attemptSeconds(item).reduce((sum, seconds, attempt) => sum + seconds + (attempt > 0 ? backoffBefore(attempt, retries) : 0), 0),
         );
         return listScheduleMakespan(blocks, pool);
     }
-    const queued = workersInOrder.map((_, position) => ({ position, attempt: 0, readyAt: 0 }));
+    const queued = itemsInOrder.map((_, position) => ({ position, attempt: 0, readyAt: 0 }));
     const running: { position: number; attempt: number; end: number }[] = [];
     let now = 0;
     let makespan = 0;
@@ -118,13 +127,13 @@ export function dispatchMakespan(workersInOrder: readonly SimulatedWorker[], poo
         const ready = queued.filter((q) => q.readyAt <= now).sort((a, b) => a.position - b.position);
         for (const next of ready.slice(0, Math.max(0, pool - running.length))) {
             queued.splice(queued.indexOf(next), 1);
-            running.push({ position: next.position, attempt: next.attempt, end: now + attemptSeconds(workersInOrder[next.position])[next.attempt] });
+            running.push({ position: next.position, attempt: next.attempt, end: now + attemptSeconds(itemsInOrder[next.position])[next.attempt] });
         }
         now = Math.min(...running.map((r) => r.end), ...queued.filter((q) => q.readyAt > now).map((q) => q.readyAt));
         for (const done of running.filter((r) => r.end <= now)) {
             running.splice(running.indexOf(done), 1);
             makespan = Math.max(makespan, done.end);
-            if (done.attempt + 1 < attemptSeconds(workersInOrder[done.position]).length) {
+            if (done.attempt + 1 < attemptSeconds(itemsInOrder[done.position]).length) {
                 queued.push({ position: done.position, attempt: done.attempt + 1, readyAt: done.end + backoffBefore(done.attempt + 1, retries) });
             }
         }
@@ -133,7 +142,7 @@ export function dispatchMakespan(workersInOrder: readonly SimulatedWorker[], poo
 }
 
 /**
- * Default extra seconds of each For each iteration over a worker's expected duration. The expected
+ * Default extra seconds of each For each iteration over an item's expected duration. The expected
  * durations are wall times of `dbutils.notebook.run` (a new execution context on the running cluster
  * included); an iteration is a task run of its own, which the Jobs service also has to schedule (PENDING,
  * then RUNNING) and whose notebook output it records before the next iteration may take the slot. No
@@ -162,47 +171,47 @@ export interface ForEachIteration {
  * knows nothing of durations) as slots free up, at most `concurrency` at a time; an iteration's retries
  * run in its slot after the retry interval. Every attempt pays the iteration overhead.
  */
-export function forEachSchedule(workersInListOrder: readonly SimulatedWorker[], concurrency: number, settings: ForEachSettings): ForEachIteration[] {
-    const slots = new Array<number>(Math.min(concurrency, Math.max(1, workersInListOrder.length))).fill(0);
-    return workersInListOrder.map((worker) => {
+export function forEachSchedule(itemsInListOrder: readonly SimulatedItem[], concurrency: number, settings: ForEachSettings): ForEachIteration[] {
+    const slots = new Array<number>(Math.min(concurrency, Math.max(1, itemsInListOrder.length))).fill(0);
+    return itemsInListOrder.map((item) => {
         let slot = 0;
         for (let i = 1; i < slots.length; i++) {
             if (slots[i] < slots[slot]) {
                 slot = i;
             }
         }
-        const attempts = attemptSeconds(worker);
+        const attempts = attemptSeconds(item);
         const busy =
             attempts.reduce((sum, seconds) => sum + seconds + settings.iterationOverheadSeconds, 0) +
             (attempts.length - 1) * (settings.retryIntervalSeconds ?? 0);
         const start = slots[slot];
         slots[slot] += busy;
-        return { name: worker.name, slot, start, end: slots[slot] };
+        return { name: item.name, slot, start, end: slots[slot] };
     });
 }
 
 /** The For each task's makespan from its schedule, modelled (the Jobs service runs it, not a notebook). */
-export function forEachResult(workers: readonly SimulatedWorker[], concurrency: number, settings: ForEachSettings): SimulationResult {
-    const iterations = forEachSchedule(workers, concurrency, settings);
-    const durations = workers.map((w) => attemptSeconds(w).reduce((a, b) => a + b, 0));
-    const pool = Math.min(concurrency, Math.max(1, workers.length));
+export function forEachResult(items: readonly SimulatedItem[], concurrency: number, settings: ForEachSettings): SimulationResult {
+    const iterations = forEachSchedule(items, concurrency, settings);
+    const durations = items.map((w) => attemptSeconds(w).reduce((a, b) => a + b, 0));
+    const pool = Math.min(concurrency, Math.max(1, items.length));
     return {
         mode: "for each",
         pool: concurrency,
         makespan: Math.max(0, ...iterations.map((i) => i.end)),
         lowerBound: lowerBound(durations, pool),
-        idealLongestFirst: idealLongestFirstMakespan(workers, pool),
+        idealLongestFirst: idealLongestFirstMakespan(items, pool),
         noFailureMakespan: listScheduleMakespan(
-            workers.map((w) => w.seconds + settings.iterationOverheadSeconds),
+            items.map((w) => w.seconds + settings.iterationOverheadSeconds),
             pool,
         ),
         backoffHoldingSlotMakespan: Math.max(0, ...iterations.map((i) => i.end)),
         overheadMsPerTask: 0, // modelled, not run: no real dispatch gap to measure
-        calls: iterations.map((i) => ({
-            path: `for_each/worker`,
+        calls: iterations.map((i, index) => ({
+            path: itemPath(items[index]),
             name: i.name,
             timeout_seconds: 0,
-            arguments: { worker: i.name },
+            arguments: { work_item: i.name },
             attempt: 1,
             outcome: "success" as const,
             start: i.start,
@@ -237,13 +246,57 @@ function dispatchGaps(calls: readonly ChildCall[]): number {
     return gaps;
 }
 
+/** The item's notebook: as given, or a notebook of its own named after it. */
+export function itemNotebook(item: SimulatedItem): string {
+    return item.notebook ?? `workers/${item.name}`;
+}
+
+/** The workspace path the orchestrators call the item's notebook at. */
+export function itemPath(item: SimulatedItem): string {
+    return notebookPath(itemNotebook(item), SIMULATION_FOLDER);
+}
+
+/** Names used twice, or notebook and arguments used twice: the orchestrators would refuse such a list. */
+export function workloadProblems(items: readonly SimulatedItem[]): string[] {
+    const problems: string[] = [];
+    const byName = new Map<string, number>();
+    const byIdentity = new Map<string, number>();
+    items.forEach((item, index) => {
+        const identity = `${itemNotebook(item)} ${canonicalArguments(item.arguments ?? {})}`;
+        const sameName = byName.get(item.name);
+        const sameIdentity = byIdentity.get(identity);
+        if (sameName !== undefined) {
+            problems.push(`item ${index + 1}: name "${item.name}" is also item ${sameName + 1}'s; expected unique names`);
+        } else if (sameIdentity !== undefined) {
+            problems.push(`item ${index + 1} ("${item.name}"): same notebook and arguments as item ${sameIdentity + 1}; expected each item once`);
+        }
+        byName.set(item.name, index);
+        byIdentity.set(identity, index);
+    });
+    return problems;
+}
+
 /** Notebooks rendered for a workload, in a temporary folder laid out like the workspace. */
 export class SimulationNotebooks {
     readonly dir = fs.mkdtempSync(path.join(os.tmpdir(), "simulation-"));
 
-    constructor(readonly workers: readonly SimulatedWorker[]) {
+    constructor(readonly items: readonly SimulatedItem[]) {
+        const problems = workloadProblems(items);
+        if (items.length === 0 || problems.length > 0) {
+            this.dispose();
+            throw new Error(`Cannot simulate this workload: ${items.length === 0 ? "it has no items" : problems.join("; ")}`);
+        }
         const settings: OrchestratorSettings = {
-            workers: workers.map((w) => ({ name: w.name, path: `${WORKER_ROOT}/${w.name}`, arguments: {}, expectedSeconds: w.seconds })),
+            items: items.map((item) => ({
+                name: item.name,
+                notebook: itemNotebook(item),
+                path: itemPath(item),
+                arguments: item.arguments ?? {},
+                expectedSeconds: item.seconds,
+            })),
+            commonArguments: {},
+            notebookFolder: SIMULATION_FOLDER,
+            knownNotebooks: [...new Set(items.map(itemNotebook).filter((notebook) => !notebook.startsWith("/")))],
             maxWorkers: 1,
             maxWorkersLimit: MAX_WORKERS_HARD_LIMIT,
             timeoutSeconds: 0,
@@ -255,11 +308,15 @@ export class SimulationNotebooks {
         writeNotebooks(this.dir, allNotebooks(settings));
     }
 
-    /** The plain `ThreadPool(n).map` baseline, rendered for one pool size. */
+    orchestrator(kind: "sequential" | "parallel"): string {
+        return path.join(this.dir, "orchestrators", `${kind}.py`);
+    }
+
+    /** The plain `ThreadPool(n).map` baseline, rendered for one pool size; like the orchestrators, it passes each item's name as `work_item`. */
     baseline(pool: number): string {
         const file = path.join(this.dir, "baselines", `pool_map_${pool}.py`);
         fs.mkdirSync(path.dirname(file), { recursive: true });
-        const workers = this.workers.map((w) => ({ name: w.name, path: `${WORKER_ROOT}/${w.name}`, arguments: {} }));
+        const workers = this.items.map((item) => ({ name: item.name, path: itemPath(item), arguments: { ...item.arguments, work_item: item.name } }));
         fs.writeFileSync(file, renderTemplate(fs.readFileSync(BASELINE_TEMPLATE, "utf8"), { workers, max_workers: pool }, "baselines/pool_map"));
         return file;
     }
@@ -274,6 +331,12 @@ function realSecondsParameter(seconds: number): string {
     return String(Math.round(seconds * 1000) / 1000);
 }
 
+/** A call named by the item it ran (its `work_item` argument) rather than by its notebook, which items may share. */
+function itemCall(call: ChildCall): ChildCall {
+    const item = call.arguments.work_item;
+    return item === undefined ? call : { ...call, name: item };
+}
+
 /**
  * Runs one orchestrator (or the pool.map baseline) locally on the workload. Failed attempts are scripted
  * into the fake dbutils; the orchestrator waits out its backoff itself, in real time, so the backoff is
@@ -286,12 +349,15 @@ export async function simulate(
     msPerMinute: number,
     retries?: RetrySettings,
 ): Promise<SimulationResult> {
-    const retriesNeeded = Math.max(0, ...notebooks.workers.map((w) => w.failedAttempts?.length ?? 0));
+    const items = notebooks.items;
+    const retriesNeeded = Math.max(0, ...items.map((item) => item.failedAttempts?.length ?? 0));
     if (mode === "pool.map" && retriesNeeded > 0) {
         throw new Error("The pool.map baseline does not retry: simulate it on a workload without failed attempts");
     }
-    const notebook =
-        mode === "pool.map" ? notebooks.baseline(pool) : path.join(notebooks.dir, "orchestrators", `${mode === "sequential" ? "sequential" : "parallel"}.py`);
+    if (mode === "for each") {
+        throw new Error("The For each job is modelled, not run: use forEachResult");
+    }
+    const notebook = mode === "pool.map" ? notebooks.baseline(pool) : notebooks.orchestrator(mode);
     const scale = timeScale(msPerMinute);
     const widgets: Record<string, string> = {
         ...(mode === "parallel" ? { max_workers: String(pool) } : {}),
@@ -304,19 +370,26 @@ export async function simulate(
         time_scale: scale,
         widgets,
         workers: Object.fromEntries(
-            notebooks.workers.map((w) => [
-                w.name,
-                { attempts: [...(w.failedAttempts ?? []).map((seconds) => ({ seconds, outcome: "fail" as const })), { seconds: w.seconds }] },
+            // The fake dbutils finds a call's script by its work_item argument first: each item has its own.
+            items.map((item) => [
+                item.name,
+                { attempts: [...(item.failedAttempts ?? []).map((seconds) => ({ seconds, outcome: "fail" as const })), { seconds: item.seconds }] },
             ]),
         ),
     });
     if (result.status === "raised") {
         throw new Error(`The ${mode} simulation with pool ${pool} failed: ${result.error}`);
     }
-    const calls = result.calls;
+    const calls = result.calls.map(itemCall);
+    const notOnce = items.filter((item) => calls.filter((call) => call.name === item.name && call.outcome === "success").length !== 1);
+    if (notOnce.length > 0) {
+        throw new Error(
+            `The ${mode} simulation with pool ${pool} did not run each item to success exactly once: ${notOnce.map((item) => item.name).join(", ")}`,
+        );
+    }
     const effectivePool = mode === "sequential" ? 1 : pool;
-    const durations = notebooks.workers.map((w) => attemptSeconds(w).reduce((a, b) => a + b, 0));
-    const ordered = longestFirst(notebooks.workers);
+    const durations = items.map((item) => attemptSeconds(item).reduce((a, b) => a + b, 0));
+    const ordered = longestFirst(items);
     const makespan = calls.length > 0 ? Math.max(...calls.map((c) => c.end)) - Math.min(...calls.map((c) => c.start)) : 0;
     return {
         mode,
@@ -324,10 +397,39 @@ export async function simulate(
         makespan,
         lowerBound: lowerBound(durations, effectivePool),
         idealLongestFirst: dispatchMakespan(ordered, effectivePool, retries, mode === "sequential"),
-        noFailureMakespan: idealLongestFirstMakespan(notebooks.workers, effectivePool),
+        noFailureMakespan: idealLongestFirstMakespan(items, effectivePool),
         backoffHoldingSlotMakespan: dispatchMakespan(ordered, effectivePool, retries, true),
         overheadMsPerTask: calls.length > 0 ? (dispatchGaps(calls) * scale * 1000) / calls.length : 0,
         calls,
         dispatchOrder: [...calls].sort((a, b) => a.start - b.start).map((c) => c.name),
     };
+}
+
+/** The built-in workload at scale: one notebook over 200 tables with skewed durations (`--workload skewed-200`). */
+export const SKEWED_WORKLOAD = {
+    name: "skewed-200",
+    count: 200,
+    notebook: "ingest/ingest_table",
+    seed: 7,
+    /** Pareto durations: at least `minimumSeconds`, tail index `alpha`, capped at `capSeconds`. */
+    minimumSeconds: 30,
+    alpha: 1.2,
+    capSeconds: 3600,
+} as const;
+
+/**
+ * One notebook (`ingest/ingest_table`) over `count` tables, `{"table": "table_001"}` and so on, named as
+ * the stack names items by default. Durations are Pareto-distributed and seeded, the shape of a real
+ * table list: most tables take a minute or two, a few from ten minutes to most of an hour. They are
+ * drawn in list order, so the long tables sit anywhere in the list.
+ */
+export function skewedItems(count: number = SKEWED_WORKLOAD.count, seed: number = SKEWED_WORKLOAD.seed): SimulatedItem[] {
+    const random = seededRandom(seed);
+    const { notebook, minimumSeconds, alpha, capSeconds } = SKEWED_WORKLOAD;
+    const width = Math.max(3, String(count).length);
+    return Array.from({ length: count }, (_, index) => {
+        const args = { table: `table_${String(index + 1).padStart(width, "0")}` };
+        const seconds = Math.min(capSeconds, Math.round(minimumSeconds / Math.pow(1 - random(), 1 / alpha)));
+        return { name: defaultItemName(notebook, args), notebook, arguments: args, seconds };
+    });
 }

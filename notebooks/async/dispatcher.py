@@ -6,8 +6,12 @@
 # MAGIC log is updated (a table update trigger: a producer's INSERT, a worker logging its end, a pass's own
 # MAGIC writes), and a scheduled safety-net job runs it every few minutes whatever happened. A pass takes
 # MAGIC the lease, marks finished runs `DONE` or `FAILED` (appending a row to the run log), cancels runs
-# MAGIC past their deadline (`TIMED_OUT`), counts what is active, submits entries to their worker's job up
+# MAGIC past their deadline (`TIMED_OUT`), counts what is active, submits entries to their worker job up
 # MAGIC to the cap, gives the lease back and prints what it did. Nothing waits for a worker.
+# MAGIC
+# MAGIC There is one worker job per notebook among the stack's work items; an entry's `worker` names it by
+# MAGIC the notebook's last path segment (`daily_sales`, `ingest_table`) and its `parameters` may set the
+# MAGIC common arguments and the arguments that notebook's items use.
 # MAGIC
 # MAGIC Producers add work with a plain INSERT into the state table, for example:
 # MAGIC ```sql
@@ -25,7 +29,7 @@
 # COMMAND ----------
 
 # DBTITLE 1,Rendered by Pulumi from the stack's configuration
-# Each worker's job (the worker notebook is its one task) and the parameters an entry may set.
+# Each worker job by its key: its id, the notebook that is its one task, and the parameters an entry may set.
 WORKER_JOBS = {{ worker_jobs }}
 # The shared cluster whose execution contexts are counted; None when every job has its own job cluster.
 CLUSTER_ID = {{ cluster_id }}
@@ -73,26 +77,33 @@ lease_holder = f"run {dbutils.widgets.get('run_id').strip()}" if dbutils.widgets
 
 
 def log_runs(ended):
-    """Append the runs that ended this pass (finished, lost or cancelled) to the run log in one INSERT."""
+    """Append the runs that ended this pass (finished, lost or cancelled) to the run log in one INSERT.
+
+    Each row names the job's notebook, the item as the orchestrators would name the same notebook and
+    arguments, and the entry's parameters as canonical JSON, so history is keyed alike in every mode.
+    """
     rows, args = [], {}
-    for i, (worker, run, status, error, attempts) in enumerate(ended):
+    for i, entry in enumerate(ended):
+        run, status, attempts = entry["run"], entry["status"], entry["attempts"]
         start, end = run.get("start_time"), run.get("end_time")
-        rows.append(f"(:notebook{i}, 'async', :run_id{i}, :attempt{i}, CAST(:started_at{i} AS TIMESTAMP), CAST(:finished_at{i} AS TIMESTAMP), "
-                    f"CAST(:duration{i} AS DOUBLE), NULL, :status{i}, CAST(:error{i} AS STRING))")
+        rows.append(f"(:notebook{i}, :item{i}, CAST(:arguments{i} AS STRING), 'async', :run_id{i}, :attempt{i}, CAST(:started_at{i} AS TIMESTAMP), "
+                    f"CAST(:finished_at{i} AS TIMESTAMP), CAST(:duration{i} AS DOUBLE), NULL, :status{i}, CAST(:error{i} AS STRING))")
         args.update({
-            f"notebook{i}": worker,
+            f"notebook{i}": entry["notebook"],
+            f"item{i}": entry["item"],
+            f"arguments{i}": entry["arguments"],
             f"run_id{i}": str(run.get("run_id", "")),
             f"attempt{i}": int(attempts),
             f"started_at{i}": datetime.fromtimestamp(start / 1000, timezone.utc).isoformat() if start else None,
             f"finished_at{i}": datetime.fromtimestamp(end / 1000, timezone.utc).isoformat() if end else None,
             f"duration{i}": (run.get("run_duration") or 0) / 1000,
             f"status{i}": {DONE: "SUCCEEDED", TIMED_OUT: "TIMED_OUT"}.get(status, "FAILED"),
-            f"error{i}": error,
+            f"error{i}": entry["error"],
         })
     spark.sql(
         f"""
         INSERT INTO {RUN_LOG_TABLE}
-            (notebook, orchestration_mode, run_id, attempt, started_at, finished_at, duration_seconds, rows_merged, status, error)
+            (notebook, item, arguments, orchestration_mode, run_id, attempt, started_at, finished_at, duration_seconds, rows_merged, status, error)
         VALUES {", ".join(rows)}
         """,
         args=args,
@@ -106,7 +117,7 @@ report = run_pass(
     JobsApiClient(api_host, api_token),
     DeltaLease(spark, LEASE_TABLE, lease_holder, LEASE_SECONDS),
     {
-        "worker_jobs": {name: {"job_id": int(job["job_id"]), "parameters": job["parameters"]} for name, job in WORKER_JOBS.items()},
+        "worker_jobs": {key: {"job_id": int(job["job_id"]), "notebook": job["notebook"], "parameters": job["parameters"]} for key, job in WORKER_JOBS.items()},
         "cap": CONCURRENCY_CAP,
         "max_attempts": MAX_ATTEMPTS,
         "deadline_seconds": DEADLINE_SECONDS,

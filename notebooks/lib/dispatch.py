@@ -3,7 +3,8 @@
 # MAGIC # Asynchronous fan-out: dispatcher logic
 # MAGIC
 # MAGIC Used by `async/dispatcher` (`%run ../lib/dispatch`). The state table lists the work: one row per
-# MAGIC entry with its worker, parameters, status, run id, attempts and submission token. Statuses:
+# MAGIC entry with its worker (the key of a worker job: the last path segment of the notebook the job runs),
+# MAGIC parameters (the notebook's arguments), status, run id, attempts and submission token. Statuses:
 # MAGIC `PENDING` (waiting), `SUBMITTING` (claimed by a pass, token chosen, run not yet recorded),
 # MAGIC `RUNNING`, `DONE`, `FAILED` and `TIMED_OUT` (the last two are retried while attempts are left).
 # MAGIC
@@ -16,7 +17,8 @@
 # MAGIC    cluster (the dispatcher's own run, the orchestrators and their notebook runs, anything else)
 # MAGIC    against the cluster's 145 (or, on job clusters, every task run against the workspace's 1000);
 # MAGIC 3. submits: claims an entry (`SUBMITTING`, a fresh idempotency token, attempts + 1) with a MERGE
-# MAGIC    that only matches the row as read, calls `run-now` of the entry's worker job with that token,
+# MAGIC    that only matches the row as read, calls `run-now` of the entry's worker job with that token and
+# MAGIC    the entry's parameters (plus `entry_key`, `attempt` and `work_item`, the entry's item name),
 # MAGIC    then records run id and `RUNNING`. A pass that crashed in between leaves `SUBMITTING` and the
 # MAGIC    token: the next pass calls `run-now` with the same token and Databricks returns the same run.
 # MAGIC    Re-queueing an entry (status back to `PENDING`, or delete and re-insert) gives it a new token,
@@ -95,6 +97,19 @@ def epoch_seconds(value):
     return value.timestamp()
 
 
+def canonical_arguments(arguments):
+    """Arguments as one text: JSON with sorted keys and no spaces, as the orchestrators write the run log's `arguments`."""
+    return json.dumps(arguments or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def default_item_name(notebook, arguments):
+    """`<basename>` or, with arguments, `<basename>(k1=v1, k2=v2)` with keys sorted: how the orchestrators name an item by default."""
+    basename = notebook.rstrip("/").split("/")[-1] or notebook
+    if not arguments:
+        return basename
+    return f"{basename}({', '.join(f'{key}={arguments[key]}' for key in sorted(arguments))})"
+
+
 def new_submission_token():
     """An idempotency token for one submission of one entry (Jobs API: at most 64 characters)."""
     return uuid.uuid4().hex
@@ -144,10 +159,10 @@ def free_slots(usage, settings):
 
 # DBTITLE 1,The decisions of one pass
 def entry_problem(row, settings):
-    """Why an entry can never run (unknown worker, bad parameters), or None."""
+    """Why an entry can never run (unknown worker job, bad parameters), or None."""
     jobs = settings["worker_jobs"]
     if row["worker"] not in jobs:
-        return f"unknown worker {row['worker']!r}; expected one of {', '.join(sorted(jobs))}"
+        return f"unknown worker {row['worker']!r}; expected one of the worker jobs {', '.join(sorted(jobs))}"
     raw = row.get("parameters") or "{}"
     try:
         parameters = json.loads(raw)
@@ -155,15 +170,42 @@ def entry_problem(row, settings):
         return f"parameters {raw!r} are not JSON ({error}); expected a JSON object of string values"
     if not isinstance(parameters, dict) or not all(isinstance(v, str) for v in parameters.values()):
         return f"parameters {raw!r}; expected a JSON object of string values"
-    allowed = jobs[row["worker"]]["parameters"]
+    job = jobs[row["worker"]]
+    allowed = job["parameters"]
     unknown = sorted(set(parameters) - set(allowed))
     if unknown:
-        return f"parameters {', '.join(unknown)} are not parameters of worker {row['worker']!r}; expected some of {', '.join(allowed)}"
+        notebook = f" (notebook {job['notebook']})" if job.get("notebook") else ""
+        return f"parameters {', '.join(unknown)} are not parameters of worker {row['worker']!r}{notebook}; expected some of {', '.join(allowed)}"
     return None
 
 
-def job_parameters(row, attempt):
-    return {**json.loads(row.get("parameters") or "{}"), "entry_key": row["entry_key"], "attempt": str(attempt)}
+def entry_parameters(row):
+    """The entry's parameters as a dict, or None when they are not a JSON object of strings."""
+    try:
+        parameters = json.loads(row.get("parameters") or "{}")
+    except ValueError:
+        return None
+    return parameters if isinstance(parameters, dict) and all(isinstance(v, str) for v in parameters.values()) else None
+
+
+def entry_item(row, settings):
+    """How the run log names an entry's work, as the orchestrators name an item of the same notebook and arguments.
+
+    notebook: the worker job's notebook (the worker key for a job the stack no longer has);
+    arguments: the entry's parameters as canonical JSON (None when unreadable); item: the default item name.
+    """
+    job = settings["worker_jobs"].get(row["worker"]) or {}
+    notebook = job.get("notebook") or row["worker"]
+    parameters = entry_parameters(row)
+    return {
+        "notebook": notebook,
+        "item": default_item_name(notebook, parameters or {}),
+        "arguments": canonical_arguments(parameters) if parameters is not None else None,
+    }
+
+
+def job_parameters(row, attempt, item):
+    return {**json.loads(row.get("parameters") or "{}"), "entry_key": row["entry_key"], "attempt": str(attempt), "work_item": item}
 
 
 def plan_pass(rows, runs, usage, now, settings):
@@ -172,7 +214,7 @@ def plan_pass(rows, runs, usage, now, settings):
     rows: the state table's rows as read at the start of the pass.
     runs: {run_id: {"run": payload} | {"missing": api message} | {"error": text}} for RUNNING entries.
     usage: active_usage(...) now, or None when it could not be read (then nothing is submitted).
-    now: epoch seconds. settings: worker_jobs {worker: {job_id, parameters}}, cap, max_attempts,
+    now: epoch seconds. settings: worker_jobs {worker: {job_id, notebook, parameters}}, cap, max_attempts,
       deadline_seconds, cluster_id, context_limit, workspace_task_run_limit.
 
     Every update and submission names the status and attempts the row had when read, so that it is
@@ -183,7 +225,7 @@ def plan_pass(rows, runs, usage, now, settings):
     resumes, candidates = [], []
 
     def update(row, status, last_error, **extra):
-        plan["updates"].append({"entry_key": row["entry_key"], "worker": row["worker"], "expected_status": row["status"],
+        plan["updates"].append({"entry_key": row["entry_key"], "worker": row["worker"], "parameters": row.get("parameters"), "expected_status": row["status"],
                                 "expected_attempts": int(row.get("attempts") or 0), "status": status, "last_error": last_error, **extra})
 
     for row in rows:
@@ -236,7 +278,7 @@ def plan_pass(rows, runs, usage, now, settings):
             "worker": row["worker"],
             "kind": kind,
             "job_id": settings["worker_jobs"][row["worker"]]["job_id"],
-            "job_parameters": job_parameters(row, attempt),
+            "job_parameters": job_parameters(row, attempt, entry_item(row, settings)["item"]),
             "attempt": attempt,
             "token": row.get("submission_token") if kind == "resume" else None,
             "expected_status": row["status"],
@@ -470,7 +512,8 @@ REPORT_KINDS = ("submitted", "finished", "failed", "timed_out", "still_running",
 def run_pass(store, api, lease, settings, log_runs=None, log=print, clock=time.time, new_token=new_submission_token):
     """Lease, monitor, count, submit, record. Returns a report of what was done; never loses an entry's state.
 
-    log_runs, when given, receives the runs that ended this pass at once: [(worker, run, status, error, attempts)].
+    log_runs, when given, receives the runs that ended this pass at once, each a dict: worker, notebook, item,
+    arguments (see entry_item), run (the runs/get payload), status, error, attempts.
     """
     report = {kind: [] for kind in REPORT_KINDS}
     report.update(lease=None, usage=None, free=0)
@@ -540,7 +583,8 @@ def _monitor_and_submit(store, api, settings, report, log_runs, clock, new_token
             continue
         report[{DONE: "finished", FAILED: "failed", TIMED_OUT: "timed_out"}[update["status"]]].append(update["entry_key"])
         if update.get("run"):
-            ended.append((update["worker"], update["run"], update["status"], update["last_error"], update.get("attempts", update["expected_attempts"])))
+            ended.append({"worker": update["worker"], **entry_item(update, settings), "run": update["run"], "status": update["status"],
+                          "error": update["last_error"], "attempts": update.get("attempts", update["expected_attempts"])})
     if log_runs and ended:
         log_runs(ended)
 

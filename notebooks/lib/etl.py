@@ -29,6 +29,7 @@ for _name, _default in [
     ("orchestration_mode", "manual"),
     ("run_id", ""),
     ("attempt", "1"),
+    ("work_item", ""),
 ]:
     dbutils.widgets.text(_name, _default)
 
@@ -85,16 +86,21 @@ def merge_statement(target, source_sql, key_columns, value_columns):
 
 def append_run_log(worker, started_at, finished_at, duration, rows_merged, status, error):
     """The worker's own row: `duration` is its SQL time (create and MERGE). The orchestrator that called it
-    appends the attempt's wall time (`wall_seconds`, start-up included) in a row `recorded_by` orchestrator."""
+    appends the attempt's wall time (`wall_seconds`, start-up included) in a row `recorded_by` orchestrator.
+    The row names the worker's notebook as the orchestrators do (`workers/<name>`) and the work item it ran
+    as (the `work_item` widget the orchestrators set, else the worker's name); its arguments are the
+    orchestrator's to record."""
     spark.sql(
         f"""
         INSERT INTO {table_name(widget("run_log_table"))}
-            (notebook, orchestration_mode, run_id, attempt, started_at, finished_at, duration_seconds, rows_merged, status, error, recorded_by)
+            (notebook, orchestration_mode, run_id, attempt, started_at, finished_at, duration_seconds, rows_merged, status, error, recorded_by,
+             item, arguments)
         VALUES (:notebook, :mode, :run_id, :attempt, CAST(:started_at AS TIMESTAMP), CAST(:finished_at AS TIMESTAMP),
-                :duration, :rows_merged, :status, :error, 'worker')
+                :duration, :rows_merged, :status, :error, 'worker', :item, NULL)
         """,
         args={
-            "notebook": worker,
+            "notebook": f"workers/{worker}",
+            "item": widget("work_item") or worker,
             "mode": widget("orchestration_mode"),
             "run_id": widget("run_id"),
             "attempt": int(widget("attempt") or "1"),

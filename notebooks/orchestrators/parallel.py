@@ -2,18 +2,20 @@
 # MAGIC %md
 # MAGIC # Parallel orchestration
 # MAGIC
-# MAGIC Runs the ETL worker notebooks concurrently on this cluster: at most `max_workers`
-# MAGIC `dbutils.notebook.run` calls in flight, each in a thread of a `ThreadPoolExecutor`.
-# MAGIC Workers are dispatched longest expected first (from the wall times in the run log, else the
-# MAGIC configured estimates), so that a long worker never starts last while the other slots sit idle.
-# MAGIC A failed worker is retried after a backoff that it waits out in a queue, not in a slot; a timed-out
-# MAGIC one is not retried, since its child run may still be running. Every attempt is appended to the run
-# MAGIC log with its wall time, and the run fails at the end if any worker did not succeed, after printing
-# MAGIC the summary.
+# MAGIC Runs the work items concurrently on this cluster: each item is a notebook and its arguments, at most
+# MAGIC `max_workers` `dbutils.notebook.run` calls in flight, each in a thread of a `ThreadPoolExecutor`. The
+# MAGIC items are the job parameter `items` when given (a JSON array), else the rows of the rendered work-items
+# MAGIC query when there is one, else the rendered items; all are checked before any item starts.
+# MAGIC Items are dispatched longest expected first (from the wall times in the run log for the same notebook
+# MAGIC and arguments, else for the notebook, else the configured estimates), so that a long item never starts
+# MAGIC last while the other slots sit idle. A failed item is retried after a backoff that it waits out in a
+# MAGIC queue, not in a slot; a timed-out one is not retried, since its child run may still be running. Every
+# MAGIC attempt is appended to the run log (created if missing) with its wall time, and the run fails at the
+# MAGIC end if any item did not succeed, after printing the summary.
 # MAGIC
 # MAGIC Rendered by Pulumi from `notebooks/orchestrators/parallel.py`: change the template or the stack's
-# MAGIC config, not this notebook. Job parameters (`max_workers`, `timeout_seconds`, `max_retries`,
-# MAGIC `retry_backoff_seconds`, `workers`) override the rendered values for one run.
+# MAGIC config, not this notebook. Job parameters (`items`, `workers`, `max_workers`, `timeout_seconds`,
+# MAGIC `max_retries`, `retry_backoff_seconds`) override the rendered values for one run.
 
 # COMMAND ----------
 
@@ -22,7 +24,11 @@
 # COMMAND ----------
 
 # DBTITLE 1,Rendered by Pulumi from the stack's configuration
-WORKERS = {{ workers }}
+ITEMS = {{ items }}
+COMMON_ARGUMENTS = {{ common_arguments }}
+NOTEBOOK_FOLDER = {{ notebook_folder }}
+KNOWN_NOTEBOOKS = {{ known_notebooks }}
+WORK_ITEMS_QUERY = {{ work_items_query }}
 MAX_WORKERS = {{ max_workers }}
 MAX_WORKERS_LIMIT = {{ max_workers_limit }}
 TIMEOUT_SECONDS = {{ timeout_seconds }}
@@ -33,21 +39,24 @@ HISTORY_RUNS = {{ history_runs }}
 
 # COMMAND ----------
 
-# DBTITLE 1,Job parameters
+# DBTITLE 1,Job parameters and work items
 max_workers = int_parameter("max_workers", MAX_WORKERS, 1, MAX_WORKERS_LIMIT)
-parameters = run_parameters("parallel", WORKERS, TIMEOUT_SECONDS, MAX_RETRIES, RETRY_BACKOFF_SECONDS)
+parameters = run_parameters(
+    "parallel", ITEMS, COMMON_ARGUMENTS, NOTEBOOK_FOLDER, KNOWN_NOTEBOOKS, WORK_ITEMS_QUERY, TIMEOUT_SECONDS, MAX_RETRIES, RETRY_BACKOFF_SECONDS
+)
+prepare_run_log(RUN_LOG_TABLE)
 
 # COMMAND ----------
 
 # DBTITLE 1,Fan out
 started_at, started = utc_now(), time.monotonic()
-history = read_run_log_history(RUN_LOG_TABLE, [worker["name"] for worker in parameters.workers], HISTORY_RUNS)
-dispatch, order_source, estimates, estimate_sources = plan_dispatch(parameters.workers, history)
-log(f"Dispatching {len(dispatch)} workers on {max_workers} slots, order from {order_source}: " + ", ".join(
-    f"{worker['name']} (~{estimates[worker['name']]:.0f}s, {estimate_sources[worker['name']]})" if worker["name"] in estimates else worker["name"]
-    for worker in dispatch
+history = read_run_log_history(RUN_LOG_TABLE, parameters.items, HISTORY_RUNS)
+dispatch, order_source, estimates, estimate_sources = plan_dispatch(parameters.items, history, HISTORY_RUNS)
+log(f"Dispatching {len(dispatch)} items ({parameters.items_source}) on {max_workers} slots, order from {order_source}: " + ", ".join(
+    f"{item['name']} (~{estimates[item['name']]:.0f}s, {estimate_sources[item['name']]})" if item["name"] in estimates else item["name"]
+    for item in dispatch
 ))
-outcomes = run_workers(dispatch, parameters, slots=max_workers)
+outcomes = run_items(dispatch, parameters, slots=max_workers)
 
 # COMMAND ----------
 
@@ -61,7 +70,7 @@ summary = build_summary(
     {
         "max_workers": max_workers,
         "order_source": order_source,
-        "dispatch_order": [worker["name"] for worker in dispatch],
+        "dispatch_order": [item["name"] for item in dispatch],
         "expected_seconds": estimates,
         "estimate_sources": estimate_sources,
     },

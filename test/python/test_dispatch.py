@@ -27,8 +27,11 @@ NOW = DISPATCH["NOW"]
 
 CLUSTER = "0101-000000-shared"
 WORKER_PARAMETERS = ["catalog", "schema", "input_table", "run_log_table"]
-WORKER_JOBS = {name: {"job_id": 70 + i, "parameters": WORKER_PARAMETERS}
+WORKER_JOBS = {name: {"job_id": 70 + i, "notebook": f"workers/{name}", "parameters": WORKER_PARAMETERS}
                for i, name in enumerate(["customer_totals", "daily_sales", "order_status", "product_sales"])}
+# A team's notebook whose items ingest one table each: one worker job with the items' argument names.
+INGEST_JOB = {"job_id": 80, "notebook": "ingest/ingest_table", "parameters": WORKER_PARAMETERS + ["mode", "table"]}
+DISPATCHER_SET = ["entry_key", "attempt", "work_item"]
 DISPATCHER_JOB, SEQUENTIAL_JOB, PARALLEL_JOB = 60, 61, 62
 T0 = 1_764_000_000.0
 
@@ -98,7 +101,7 @@ class InMemoryLease:
 
 
 def settings(**overrides):
-    return {"worker_jobs": WORKER_JOBS, "cap": 10, "max_attempts": 3, "deadline_seconds": 3600, "cluster_id": CLUSTER,
+    return {"worker_jobs": {**WORKER_JOBS, "ingest_table": INGEST_JOB}, "cap": 10, "max_attempts": 3, "deadline_seconds": 3600, "cluster_id": CLUSTER,
             "context_limit": 145, "workspace_task_run_limit": 1000, **overrides}
 
 
@@ -118,7 +121,8 @@ class DispatcherTest(unittest.TestCase):
     def setUp(self):
         self.jobs = self.fake.reset()
         for name, job in WORKER_JOBS.items():
-            self.jobs.add_job(job["job_id"], task_key=name, cluster_id=CLUSTER, parameters=WORKER_PARAMETERS + ["entry_key", "attempt"])
+            self.jobs.add_job(job["job_id"], task_key=name, cluster_id=CLUSTER, parameters=job["parameters"] + DISPATCHER_SET)
+        self.jobs.add_job(INGEST_JOB["job_id"], task_key="ingest_table", cluster_id=CLUSTER, parameters=INGEST_JOB["parameters"] + DISPATCHER_SET)
         self.jobs.add_job(DISPATCHER_JOB, task_key="dispatch", cluster_id=CLUSTER)
         self.clock = Clock()
         self.lease_table = {}
@@ -167,12 +171,14 @@ class RunStatusIsReadFromTheApi(DispatcherTest):
         self.jobs.set_run(second, "TERMINATED", "FAILED", "Task worker failed")
         self.jobs.set_run(third, "RUNNING")
         logged = []
-        report = self.dispatch(store, log_runs=lambda ended: logged.append([(w, run["run_id"], status, error, attempts) for w, run, status, error, attempts in ended]))
+        report = self.dispatch(store, log_runs=lambda ended: logged.append(
+            [(e["worker"], e["notebook"], e["item"], e["arguments"], e["run"]["run_id"], e["status"], e["error"], e["attempts"]) for e in ended]))
         self.assertEqual([store.row(k)["status"] for k in ("e00", "e01", "e02")], ["DONE", "FAILED", "RUNNING"])
         self.assertEqual(store.row("e01")["last_error"], "RUN_EXECUTION_ERROR (CLIENT_ERROR) Task worker failed")
         self.assertEqual((report["finished"], report["failed"], report["still_running"]), (["e00"], ["e01"], ["e02"]))
-        self.assertEqual(logged, [[("daily_sales", first, "DONE", None, 1),
-                                   ("daily_sales", second, "FAILED", "RUN_EXECUTION_ERROR (CLIENT_ERROR) Task worker failed", 1)]], "one call per pass")
+        self.assertEqual(logged, [[("daily_sales", "workers/daily_sales", "daily_sales", "{}", first, "DONE", None, 1),
+                                   ("daily_sales", "workers/daily_sales", "daily_sales", "{}", second, "FAILED",
+                                    "RUN_EXECUTION_ERROR (CLIENT_ERROR) Task worker failed", 1)]], "one call per pass")
 
 
 class EachEntryRunsItsWorkersJob(DispatcherTest):
@@ -184,7 +190,8 @@ class EachEntryRunsItsWorkersJob(DispatcherTest):
         self.assertEqual(report["submitted"], ["daily/2026-11-21", "totals"])
         calls = self.jobs.calls("POST", "jobs/run-now")
         self.assertEqual(calls[0], {"job_id": 71, "idempotency_token": "token-000",
-                                    "job_parameters": {"input_table": "orders_2026_11_21", "entry_key": "daily/2026-11-21", "attempt": "1"}})
+                                    "job_parameters": {"input_table": "orders_2026_11_21", "entry_key": "daily/2026-11-21", "attempt": "1",
+                                                       "work_item": "daily_sales(input_table=orders_2026_11_21)"}})
         self.assertEqual(calls[1]["job_id"], 70)
         self.assertEqual((store.row("totals")["status"], store.row("totals")["attempts"], store.row("totals")["submission_token"]), ("RUNNING", 1, "token-001"))
 
@@ -202,12 +209,52 @@ class EachEntryRunsItsWorkersJob(DispatcherTest):
         store.insert("reserved", "daily_sales", '{"attempt": "7"}')
         report = self.dispatch(store)
         self.assertEqual(sorted(report["failed"]), ["nightly", "not-json", "reserved", "typo"])
-        self.assertIn("unknown worker 'nightly_sales'", store.row("nightly")["last_error"])
-        self.assertIn("parameters input_tabel are not parameters of worker 'daily_sales'; expected some of catalog, schema", store.row("typo")["last_error"])
+        self.assertIn("unknown worker 'nightly_sales'; expected one of the worker jobs customer_totals, daily_sales", store.row("nightly")["last_error"])
+        self.assertIn("parameters input_tabel are not parameters of worker 'daily_sales' (notebook workers/daily_sales); expected some of catalog, schema",
+                      store.row("typo")["last_error"])
         self.assertIn("parameters attempt are not parameters", store.row("reserved")["last_error"])
         self.assertIn("are not JSON", store.row("not-json")["last_error"])
         self.assertEqual(self.jobs.calls("POST", "jobs/run-now"), [])
         self.assertEqual(self.dispatch(store)["failed"], [], "they stay FAILED with no attempts left")
+
+
+class ATeamNotebookOverManyTables(DispatcherTest):
+    """One worker job for the team's notebook; entries differ by their arguments, like the orchestrators' items."""
+
+    def test_entries_run_the_notebooks_job_with_their_arguments_and_are_logged_as_items(self):
+        store = self.store()
+        store.insert("orders", "ingest_table", '{"table": "sales.orders"}')
+        store.insert("customers", "ingest_table", '{"table": "sales.customers", "mode": "full"}')
+        store.insert("typo", "ingest_table", '{"tabel": "sales.returns"}')
+        store.insert("not-this-job", "daily_sales", '{"table": "sales.orders"}')
+        report = self.dispatch(store)
+        self.assertEqual((report["submitted"], sorted(report["failed"])), (["orders", "customers"], ["not-this-job", "typo"]))
+        self.assertEqual(store.row("typo")["last_error"], "parameters tabel are not parameters of worker 'ingest_table' (notebook ingest/ingest_table); "
+                                                          "expected some of catalog, schema, input_table, run_log_table, mode, table")
+        self.assertIn("parameters table are not parameters of worker 'daily_sales'", store.row("not-this-job")["last_error"])
+        calls = self.jobs.calls("POST", "jobs/run-now")
+        self.assertEqual([(c["job_id"], c["job_parameters"]) for c in calls], [
+            (80, {"table": "sales.orders", "entry_key": "orders", "attempt": "1", "work_item": "ingest_table(table=sales.orders)"}),
+            (80, {"table": "sales.customers", "mode": "full", "entry_key": "customers", "attempt": "1",
+                  "work_item": "ingest_table(mode=full, table=sales.customers)"}),
+        ])
+        for key in ("orders", "customers"):
+            self.jobs.set_run(store.row(key)["run_id"], "TERMINATED", "SUCCESS")
+        logged = []
+        self.dispatch(store, log_runs=logged.extend)
+        self.assertEqual([(e["notebook"], e["item"], e["arguments"], e["status"]) for e in logged], [
+            ("ingest/ingest_table", "ingest_table(table=sales.orders)", '{"table":"sales.orders"}', "DONE"),
+            ("ingest/ingest_table", "ingest_table(mode=full, table=sales.customers)", '{"mode":"full","table":"sales.customers"}', "DONE"),
+        ])
+
+    def test_a_running_entry_of_a_job_the_stack_no_longer_has_is_still_logged_under_its_worker(self):
+        store = self.store()
+        store.insert("old", "retired_worker", '{"day": "2026-11-21"}')
+        store.row("old").update(status="RUNNING", attempts=1, run_id=self.jobs.start_run(79))
+        self.jobs.set_run(store.row("old")["run_id"], "TERMINATED", "SUCCESS")
+        logged = []
+        self.dispatch(store, log_runs=logged.extend)
+        self.assertEqual([(e["notebook"], e["item"], e["arguments"]) for e in logged], [("retired_worker", "retired_worker(day=2026-11-21)", '{"day":"2026-11-21"}')])
 
 
 class TheCapCountsWhatHoldsContexts(DispatcherTest):

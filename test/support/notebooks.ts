@@ -1,20 +1,28 @@
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { allNotebooks, OrchestratorSettings, writeNotebooks } from "../../components/render";
-import { WORKERS } from "../../components/workers";
+import { allNotebooks, OrchestratedItem, OrchestratorSettings, workerNotebookFiles, writeNotebooks } from "../../components/render";
+import { DEFAULT_WORK_ITEMS, notebookPath, WorkItem } from "../../components/workItems";
 import { NotebookResult, runNotebookLocally, Scenario } from "../../tools/localRun";
 
-export const WORKER_ROOT = "/Shared/notebook-orchestration/test/workers";
+/** The stack's workspace folder in tests: relative notebooks resolve against it. */
+export const NOTEBOOK_FOLDER = "/Shared/notebook-orchestration/test";
+export const WORKER_ROOT = `${NOTEBOOK_FOLDER}/workers`;
+/** The widgets every item gets in tests, as the stack renders them. */
+export const COMMON_ARGUMENTS = { catalog: "main", schema: "etl_test", input_table: "orders", run_log_table: "etl_run_log" };
 
-/** Orchestrator settings for tests: the four workers, no backoff, and whatever `overrides` say. */
+/** Work items as the orchestrators get them rendered: with the workspace path each one runs at. */
+export function orchestratedItems(items: readonly WorkItem[], folder: string = NOTEBOOK_FOLDER): OrchestratedItem[] {
+    return items.map((item) => ({ ...item, path: notebookPath(item.notebook, folder) }));
+}
+
+/** Orchestrator settings for tests: the four workers as items, no backoff, and whatever `overrides` say. */
 export function orchestratorSettings(overrides: Partial<OrchestratorSettings> = {}): OrchestratorSettings {
     return {
-        workers: WORKERS.map((worker) => ({
-            name: worker.name,
-            path: `${WORKER_ROOT}/${worker.name}`,
-            arguments: { catalog: "main", schema: "etl_test", input_table: "orders", run_log_table: "etl_run_log" },
-        })),
+        items: orchestratedItems(DEFAULT_WORK_ITEMS),
+        commonArguments: COMMON_ARGUMENTS,
+        notebookFolder: NOTEBOOK_FOLDER,
+        knownNotebooks: workerNotebookFiles().map((notebook) => notebook.relativePath),
         maxWorkers: 2,
         maxWorkersLimit: 16,
         timeoutSeconds: 600,

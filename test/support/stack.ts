@@ -1,3 +1,4 @@
+import { execFileSync } from "child_process";
 import * as path from "path";
 import { ConfigSource } from "../../components/config";
 import { OfflineRun, PROJECT_ROOT, RecordedResource, runOffline } from "../../tools/offline";
@@ -68,4 +69,28 @@ export function notebookSource(run: OfflineRun, relativePath: string): string {
         throw new Error(`no notebook ${relativePath}`);
     }
     return Buffer.from(String(notebook.inputs.contentBase64), "base64").toString("utf8");
+}
+
+/** The fixture folder of a team's own notebooks: ingest/ingest_table, reports/refresh_report and a plain module. */
+export const TEAM_NOTEBOOKS = path.join(PROJECT_ROOT, "test", "fixtures", "team-notebooks");
+
+/**
+ * The value of a rendered placeholder, `<variable> = <Python literal>` at the start of a line, read back
+ * with Python's own parser. A list or dict spans lines up to its closing bracket at column 0
+ * (components/render.ts lays them out so); anything else is one line.
+ */
+export function renderedValue(source: string, variable: string): any {
+    const start = source.search(new RegExp(`^${variable} = `, "m"));
+    if (start < 0) {
+        throw new Error(`no ${variable} in the rendered notebook`);
+    }
+    const from = start + variable.length + 3;
+    const closing = { "[": "]", "{": "}" }[source[from]];
+    const empty = closing !== undefined && source[from + 1] === closing;
+    const end = closing === undefined ? source.indexOf("\n", from) : empty ? from + 2 : source.indexOf(`\n${closing}`, from) + 2;
+    return JSON.parse(
+        execFileSync("python3", ["-c", "import ast, json, sys; print(json.dumps(ast.literal_eval(sys.stdin.read())))"], {
+            input: source.slice(from, end),
+        }).toString(),
+    );
 }
