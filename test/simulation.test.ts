@@ -366,9 +366,9 @@ describe("npm run simulate", function () {
         const svg = fs.readFileSync(chart, "utf8");
         expect(svg).to.match(/^<svg/);
         expect(svg).to.contain("parallel P=2");
-        // Then the built-in 200-item workload at P = 8 and 16, at 50 ms a minute at least, with no sequential run to compare with.
+        // Then the built-in 200-item workload at P = 8 and 16, at the --scale given, with no sequential run to compare with.
         expect(skewed).to.match(
-            /^Simulating 200 items of 1 notebook \(skewed-200: ingest\/ingest_table over 200 tables, .*seed 7\): .*; 1 simulated minute = 50 ms\n/,
+            /^Simulating 200 items of 1 notebook \(skewed-200: ingest\/ingest_table over 200 tables, .*seed 7\): .*; 1 simulated minute = 5 ms\n/,
         );
         expect(skewed).to.match(/mode +pool +makespan +lower bound +ideal LPT +ratio +vs ideal\n/);
         expect(skewed).to.match(/\nparallel +8 +[\dhms ]+ +59m 07s +59m 28s /);
