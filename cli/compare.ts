@@ -533,6 +533,13 @@ export function workloadFromReport(report: CompareReport, kind: JobKind): Worklo
     const samples = counts.length === 1 ? `${counts[0]}` : `${Math.min(...counts)}-${Math.max(...counts)}`;
     return {
         source: `median of ${samples} successful ${kind} run${samples === "1" ? "" : "s"} of job ${job.jobId}${job.name ? ` (${job.name})` : ""} on ${report.host}, ${new Date().toISOString().slice(0, 10)}`,
-        workers: job.workers.map((w) => ({ name: w.name, expected_seconds: round(w.median) })),
+        // With its notebook and arguments an entry is an item of its own, so the file can be simulated without the stack's config.
+        workers: job.workers.map((w) => ({
+            name: w.name,
+            expected_seconds: round(w.median),
+            ...(w.notebook !== undefined
+                ? { notebook: w.notebook, ...(w.arguments && Object.keys(w.arguments).length > 0 ? { arguments: w.arguments } : {}) }
+                : {}),
+        })),
     };
 }

@@ -119,6 +119,9 @@ export function timingSpread(timings: readonly RunTiming[]): TimingSpread | unde
 
 export interface WorkerSpread extends Spread {
     name: string;
+    /** The item's notebook and arguments, from the newest summary that has them (older summaries do not). */
+    notebook?: string;
+    arguments?: Record<string, string>;
     /** Seconds of each successful attempt found, newest run first. */
     samples: number[];
 }
@@ -132,11 +135,15 @@ export interface WorkerSpread extends Spread {
 export function workerSpreads(summaries: readonly OrchestratorSummary[]): WorkerSpread[] {
     const order: string[] = [];
     const samples = new Map<string, number[]>();
+    const items = new Map<string, { notebook: string; arguments?: Record<string, string> }>();
     for (const summary of summaries) {
         for (const w of summary.workers) {
             if (!samples.has(w.name)) {
                 samples.set(w.name, []);
                 order.push(w.name);
+            }
+            if (typeof w.notebook === "string" && !items.has(w.name)) {
+                items.set(w.name, { notebook: w.notebook, ...(w.arguments && typeof w.arguments === "object" ? { arguments: w.arguments } : {}) });
             }
             if (w.status === "SUCCEEDED" && typeof w.duration_seconds === "number") {
                 samples.get(w.name)!.push(w.duration_seconds);
@@ -146,7 +153,7 @@ export function workerSpreads(summaries: readonly OrchestratorSummary[]): Worker
     return order.map((name) => {
         const values = samples.get(name)!;
         const s = spread(values) ?? { count: 0, median: NaN, min: NaN, max: NaN };
-        return { name, samples: values, ...s };
+        return { name, ...items.get(name), samples: values, ...s };
     });
 }
 

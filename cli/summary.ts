@@ -8,7 +8,11 @@ import type { JobRun, RunOutput, RunTask } from "./types";
 export type WorkerStatus = "SUCCEEDED" | "FAILED" | "TIMED_OUT" | "SKIPPED" | string;
 
 export interface WorkerSummary {
+    /** The work item's name (an ETL worker's name for the default items). */
     name: string;
+    /** The item's notebook (relative to the stack's folder, or absolute) and its own arguments. */
+    notebook?: string;
+    arguments?: Record<string, string>;
     path?: string;
     status: WorkerStatus;
     attempts?: number;

@@ -3,6 +3,7 @@ import { median, runTiming, speedup, spread, successRate, timingSpread, workerSp
 import { asSummary, orchestrateTask, summaryFromErrorText, summaryFromOutput } from "../cli/summary";
 import { formatDuration, formatElapsed, formatGoDuration, parseGoDuration } from "../cli/format";
 import { prettySummary } from "../cli/run";
+import { parseWorkload } from "../cli/workload";
 import type { JobRun } from "../cli/types";
 import { loadFixture } from "./fixtures/jobs/server";
 
@@ -79,6 +80,34 @@ describe("jobs: statistics (cli/stats.ts)", () => {
             ["b", 3, 11, 10, 12],
             ["a", 2, 5, 4, 6],
             ["c", 0, NaN, NaN, NaN],
+        ]);
+    });
+
+    it("per-item spreads keep each item's notebook and arguments, from the newest summary that has them", () => {
+        const item = (table: string, d: number, withNotebook = true) => ({
+            name: `ingest_table(table=${table})`,
+            status: "SUCCEEDED",
+            duration_seconds: d,
+            ...(withNotebook ? { notebook: "ingest/ingest_table", arguments: { table } } : {}),
+        });
+        const spreads = workerSpreads([
+            { status: "SUCCEEDED", workers: [item("a", 10), item("b", 20)] },
+            { status: "SUCCEEDED", workers: [item("a", 12, false), item("b", 22, false)] },
+        ]);
+        expect(spreads.map((s) => [s.name, s.notebook, s.arguments, s.median])).to.deep.equal([
+            ["ingest_table(table=a)", "ingest/ingest_table", { table: "a" }, 11],
+            ["ingest_table(table=b)", "ingest/ingest_table", { table: "b" }, 21],
+        ]);
+        const workload = parseWorkload(
+            JSON.stringify({
+                source: "test",
+                workers: spreads.map((s) => ({ name: s.name, expected_seconds: s.median, notebook: s.notebook, arguments: s.arguments })),
+            }),
+            "saved.json",
+        );
+        expect(workload.workers.map((w) => [w.name, w.notebook, w.arguments])).to.deep.equal([
+            ["ingest_table(table=a)", "ingest/ingest_table", { table: "a" }],
+            ["ingest_table(table=b)", "ingest/ingest_table", { table: "b" }],
         ]);
     });
 });
