@@ -55,10 +55,16 @@ export function defaultItemName(notebook: string, args: Readonly<Record<string, 
     return keys.length === 0 ? basename : `${basename}(${keys.map((key) => `${key}=${args[key]}`).join(", ")})`;
 }
 
-/** An absolute path inside the stack's folder becomes relative to it; anything else is kept. */
+const withoutWorkspacePrefix = (path: string) => (path.startsWith("/Workspace/") ? path.slice("/Workspace".length) : path);
+
+/**
+ * An absolute path inside the stack's folder becomes relative to it, whether or not either is written
+ * with the `/Workspace` prefix (`/Workspace/Shared/x` is `/Shared/x`); anything else is kept.
+ */
 export function normaliseNotebook(notebook: string, folder: string): string {
-    const prefix = folder.replace(/\/+$/, "") + "/";
-    return notebook.startsWith(prefix) ? notebook.slice(prefix.length) : notebook;
+    const prefix = withoutWorkspacePrefix(folder.replace(/\/+$/, "")) + "/";
+    const path = withoutWorkspacePrefix(notebook);
+    return path.startsWith(prefix) ? path.slice(prefix.length) : notebook;
 }
 
 /** The workspace path an item's notebook is run at. */

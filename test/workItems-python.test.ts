@@ -308,7 +308,16 @@ describe("the Python checks of work items and parseWorkItems (TypeScript)", () =
             { notebook: "workers/daily_sales", expected_seconds: -1 },
             { notebook: "workers/order_status", expected_seconds: 1.5, name: "  " },
         ],
-        ["workers/daily_sales", { notebook: "workers/daily_sales", arguments: {} }, { notebook: `${NOTEBOOK_FOLDER}/workers/daily_sales` }],
+        [
+            "workers/daily_sales",
+            { notebook: "workers/daily_sales", arguments: {} },
+            { notebook: `${NOTEBOOK_FOLDER}/workers/daily_sales` },
+            { notebook: `/Workspace${NOTEBOOK_FOLDER}/workers/daily_sales` },
+        ],
+        [
+            { notebook: `/Workspace${NOTEBOOK_FOLDER}/workers/order_status`, arguments: { r: "eu" } },
+            { notebook: "workers/order_status", arguments: { r: "eu" } },
+        ],
         [
             { notebook: "workers/daily_sales", arguments: { r: "eu", s: "x" } },
             { notebook: "workers/daily_sales", arguments: { s: "x", r: "eu" } },

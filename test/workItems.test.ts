@@ -48,7 +48,7 @@ describe("work items", () => {
         expect(canonicalArguments({})).to.equal("{}");
     });
 
-    it("read the shared JSON shape: objects, bare notebook paths, absolute paths, absolute paths inside the stack's folder", () => {
+    it("read the shared JSON shape: objects, bare notebook paths, absolute paths, absolute paths inside the stack's folder (with or without /Workspace)", () => {
         const { items, problems: found } = parseWorkItems(
             [
                 { notebook: "ingest/ingest_table", arguments: { table: "sales.orders" }, expected_seconds: 300 },
@@ -56,6 +56,7 @@ describe("work items", () => {
                 "workers/daily_sales",
                 { notebook: "/Workspace/Shared/other/notebook" },
                 { notebook: `${FOLDER}/workers/order_status` },
+                { notebook: `/Workspace${FOLDER}/ingest/ingest_table` },
             ],
             context,
         );
@@ -66,6 +67,7 @@ describe("work items", () => {
             { notebook: "workers/daily_sales", arguments: {}, name: "daily_sales" },
             { notebook: "/Workspace/Shared/other/notebook", arguments: {}, name: "notebook" },
             { notebook: "workers/order_status", arguments: {}, name: "order_status" },
+            { notebook: "ingest/ingest_table", arguments: {}, name: "ingest_table" },
         ] satisfies WorkItem[]);
     });
 

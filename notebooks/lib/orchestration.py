@@ -66,10 +66,16 @@ def default_item_name(notebook, arguments):
     return f"{basename}({', '.join(f'{key}={arguments[key]}' for key in sorted(arguments))})"
 
 
+def _without_workspace_prefix(path):
+    return path[len("/Workspace"):] if path.startswith("/Workspace/") else path
+
+
 def normalise_notebook(notebook, folder):
-    """An absolute path inside the stack's folder becomes relative to it; anything else is kept."""
-    prefix = folder.rstrip("/") + "/"
-    return notebook[len(prefix):] if notebook.startswith(prefix) else notebook
+    """An absolute path inside the stack's folder becomes relative to it, whether or not either is written with
+    the `/Workspace` prefix (`/Workspace/Shared/x` is `/Shared/x`); anything else is kept."""
+    prefix = _without_workspace_prefix(folder.rstrip("/")) + "/"
+    path = _without_workspace_prefix(notebook)
+    return path[len(prefix):] if path.startswith(prefix) else notebook
 
 
 def notebook_path(notebook, folder):
