@@ -4,19 +4,10 @@
  * a run's time, and the per-worker medians with their min-max range, rendered to SVG by Vega
  * without a browser (renderer "none"). A FILE ending in .html gets the SVG inside a small page.
  */
-import * as path from "node:path";
 import { chartFileContent, renderVegaLiteSvg } from "../tools/charts";
 import type { CompareReport } from "./compare";
-import { UsageError } from "./errors";
 import { formatRatio } from "./format";
 import type { JobKind } from "./stack";
-
-export function chartFormat(file: string): "svg" | "html" {
-    const ext = path.extname(file).toLowerCase();
-    if (ext === ".svg") return "svg";
-    if (ext === ".html" || ext === ".htm") return "html";
-    throw new UsageError(`--chart '${file}': the file name must end in .svg or .html`);
-}
 
 /** One colour per strategy, the same in every chart. */
 const STRATEGY_COLOURS: Record<JobKind, string> = { sequential: "#f58518", parallel: "#4c78a8", "for-each": "#54a24b" };
@@ -124,7 +115,6 @@ export function chartSpec(report: CompareReport): Record<string, unknown> {
 
 /** The chart file's content for `file` (.svg or .html). */
 export async function renderChart(report: CompareReport, file: string): Promise<string> {
-    chartFormat(file);
     const title = report.jobs.map((j) => `${j.kind} job ${j.jobId}`).join(" vs ");
-    return chartFileContent(file, await renderVegaLiteSvg(chartSpec(report)), title);
+    return chartFileContent(file, await renderVegaLiteSvg(chartSpec(report)), title, "npm run jobs -- compare --chart");
 }

@@ -12,7 +12,9 @@ import { promises as fsp } from "node:fs";
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
 import { ApiError, JobsClient, type RetryOptions } from "./api";
 import { resolveCredential, type Credential } from "./auth";
-import { renderChart, chartFormat } from "./chart";
+import { checkChartFile } from "../tools/charts";
+import { checkReplaceableFile } from "../tools/outputDirectory";
+import { renderChart } from "./chart";
 import { billedUsage } from "./billing";
 import { buildCompareReport, collectJob, type Billing, compareToJson, formatCompare, workloadFromReport } from "./compare";
 import type { ClusterSizes } from "./cost";
@@ -402,7 +404,13 @@ See docs/jobs-cli.md.`,
                 ),
         ),
     ).action(async (opts: CompareOptions) => {
-        if (opts.chart !== undefined) chartFormat(opts.chart);
+        // Both files are checked before any request: a bad name, or a file no run of these tools wrote, is a usage error.
+        try {
+            if (opts.chart !== undefined) checkChartFile(opts.chart, "--chart");
+            if (opts.saveWorkload !== undefined) checkReplaceableFile(opts.saveWorkload, "--save-workload");
+        } catch (error) {
+            throw new UsageError((error as Error).message);
+        }
         if (opts.pricePerDbu !== undefined && opts.dbuPerNodeHour === undefined) {
             throw new UsageError("--price-per-dbu needs --dbu-per-node-hour: the price is per DBU, and the DBUs come from the node-hours at that rate");
         }

@@ -12,6 +12,7 @@
  * they are configured. `jobs compare --save-workload FILE` writes it; `parseWorkload` is the one
  * validating reader, shared with tools/simulate.ts.
  */
+import { generatedMarkText } from "../tools/outputDirectory";
 
 export interface WorkloadWorker {
     /** The item's name. */
@@ -134,6 +135,8 @@ function itemFields(entry: Record<string, unknown>, where: string): Pick<Workloa
 /** The text of a workload file (pretty JSON with a trailing newline). */
 export function formatWorkload(workload: Workload): string {
     const out = {
+        // Marks the file as written here, so that the next --save-workload may replace it (tools/outputDirectory.ts).
+        generated_by: generatedMarkText("npm run jobs -- compare --save-workload"),
         source: workload.source,
         workers: workload.workers.map((w) => ({
             name: w.name,

@@ -337,7 +337,7 @@ describe("jobs compare (against a local Jobs API 2.2 server)", () => {
         const res = await runCli(["compare", "--last", "4", "--chart", svgFile], deps());
         expect(res.code, res.stderr).to.equal(0);
         const svg = fs.readFileSync(svgFile, "utf8");
-        expect(svg).to.match(/^<svg /);
+        expect(svg).to.match(/^<!-- notebook-orchestration generated this file \(npm run jobs -- compare --chart\); the next run replaces it -->\n<svg /);
         expect(svg, "job names in the chart").to.include("[dev] notebook-orchestration sequential").and.include("[dev] notebook-orchestration parallel");
         expect(svg, "worker names in the chart").to.include("customer_totals").and.include("order_status");
         expect(res.stdout).to.match(/Chart written to .*compare\.svg/);
@@ -347,7 +347,7 @@ describe("jobs compare (against a local Jobs API 2.2 server)", () => {
         expect(res2.code, res2.stderr).to.equal(0);
         expect(() => JSON.parse(res2.stdout), "stdout stays pure JSON with --chart").not.to.throw();
         const html = fs.readFileSync(htmlFile, "utf8");
-        expect(html).to.match(/^<!doctype html>/);
+        expect(html).to.match(/^<!doctype html>\n<!-- notebook-orchestration generated this file/);
         expect(html).to.include("<svg").and.include("[dev] notebook-orchestration parallel");
     });
 
@@ -368,6 +368,24 @@ describe("jobs compare (against a local Jobs API 2.2 server)", () => {
         const res2 = await runCli(["compare", "--last", "4", "--save-workload", file, "--workload-from", "parallel"], deps());
         expect(res2.code, res2.stderr).to.equal(0);
         expect(parseWorkload(fs.readFileSync(file, "utf8"), file).workers.map((w) => w.expected_seconds)).to.deep.equal([118.5, 137.5, 129, 85.5]);
+    });
+
+    it("never replaces a --chart or --save-workload file it did not write, and says so before calling the API", async () => {
+        await start();
+        const dir = tempDir();
+        const mine = path.join(dir, "notes.json");
+        fs.writeFileSync(mine, '{"my": "notes"}');
+        const res = await runCli(["compare", "--last", "4", "--save-workload", mine], deps());
+        expect(res.code).to.equal(2);
+        expect(res.stderr).to.contain(`--save-workload '${mine}': the file exists and no run of these tools wrote it`);
+        const chart = path.join(dir, "figure.svg");
+        fs.writeFileSync(chart, "<svg/>");
+        const res2 = await runCli(["compare", "--last", "4", "--chart", chart], deps());
+        expect(res2.code).to.equal(2);
+        expect(res2.stderr).to.contain(`--chart '${chart}': the file exists and no run of these tools wrote it`);
+        expect(fs.readFileSync(mine, "utf8")).to.equal('{"my": "notes"}');
+        expect(fs.readFileSync(chart, "utf8")).to.equal("<svg/>");
+        expect(ws.calls, "no request before the files are checked").to.have.length(0);
     });
 
     it("says so when a job has no completed runs yet", async () => {
@@ -407,7 +425,7 @@ describe("jobs compare (against a local Jobs API 2.2 server)", () => {
         await start();
         const res = await runCli(["compare", "--chart", "out.png"], deps());
         expect(res.code).to.equal(2);
-        expect(res.stderr).to.match(/--chart 'out\.png': the file name must end in \.svg or \.html/);
+        expect(res.stderr).to.match(/--chart 'out\.png': the name must end in \.svg or \.html/);
         expect(ws.calls.length).to.equal(0);
     });
 });

@@ -364,7 +364,7 @@ describe("npm run simulate", function () {
         expect(stack).to.match(/\nfor each +2 +2m 10s /);
         expect(stack).to.contain("iterations in list order, 10 s each on top of the item (--for-each-overhead)");
         const svg = fs.readFileSync(chart, "utf8");
-        expect(svg).to.match(/^<svg/);
+        expect(svg).to.match(/^<!-- notebook-orchestration generated this file \(npm run simulate\); the next run replaces it -->\n<svg/);
         expect(svg).to.contain("parallel P=2");
         // Then the built-in 200-item workload at P = 8 and 16, at the --scale given, with no sequential run to compare with.
         expect(skewed).to.match(
@@ -495,7 +495,25 @@ describe("npm run simulate", function () {
         expect(() => checkChartFile(path.dirname(file) + path.sep + ".")).to.throw("the name must end in .svg or .html");
         const directory = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "chart-")), "chart.svg");
         fs.mkdirSync(directory);
-        expect(() => checkChartFile(directory)).to.throw(`Chart file '${directory}': cannot be written (it is a directory)`);
+        expect(() => checkChartFile(directory)).to.throw(`Chart file '${directory}': it is a directory; expected a new file or one a previous run wrote`);
+    });
+
+    it("never replaces a file it did not write: a user's chart is refused before simulating, its own is replaced", () => {
+        const file = workloadFile(JSON.stringify({ workers: [{ name: "daily_sales", expected_seconds: 60 }] }));
+        const chart = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "chart-")), "mine.svg");
+        fs.writeFileSync(chart, "<svg>the user's own drawing</svg>");
+        const refused = simulateCommand("--workload", file, "--pools", "1", "--scale", "1", "--no-skewed", "--chart", chart);
+        expect(refused.status).to.equal(1);
+        expect(refused.stderr).to.contain(`Chart file '${chart}': the file exists and no run of these tools wrote it`);
+        expect(refused.stdout).not.to.contain("Simulating");
+        expect(fs.readFileSync(chart, "utf8")).to.equal("<svg>the user's own drawing</svg>");
+
+        fs.rmSync(chart);
+        for (let run = 0; run < 2; run++) {
+            const result = simulateCommand("--workload", file, "--pools", "1", "--scale", "1", "--no-skewed", "--chart", chart);
+            expect(result.status, result.stderr).to.equal(0);
+        }
+        expect(fs.readFileSync(chart, "utf8")).to.match(/^<!-- notebook-orchestration generated this file/);
     });
 
     it("rejects pool sizes outside 1 to 144", () => {

@@ -726,7 +726,7 @@ describe("the workflow steps that run the jobs CLI, with their own environment",
         expect(log).to.contain("auth type github-oidc-azure");
         const comparison = JSON.parse(fs.readFileSync(path.join(dir, "compare.json"), "utf8")) as Record<string, unknown>;
         expect(comparison).to.be.an("object");
-        expect(fs.readFileSync(path.join(dir, "compare.svg"), "utf8")).to.match(/^<svg/);
+        expect(fs.readFileSync(path.join(dir, "compare.svg"), "utf8")).to.match(/^<!-- notebook-orchestration generated this file [^\n]*-->\n<svg/);
         expect(fs.readFileSync(path.join(dir, "step-summary.md"), "utf8")).to.contain("## Sequential and parallel runs of pr-42");
         // Both jobs were started, and every workspace call carried an Azure AD token of the app.
         expect(ws.count("POST", "/run-now")).to.equal(2);

@@ -6,6 +6,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { pathToFileURL } from "url";
+import { checkReplaceableFile, generatedMarkText } from "./outputDirectory";
 
 // vega and vega-lite are ES modules with top-level await, which Node 20 cannot require(); a Function
 // keeps TypeScript (module: commonjs) from turning this import() into a require(). The code is a
@@ -42,7 +43,7 @@ function escapeHtml(text: string): string {
     return text.replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" })[c] as string);
 }
 
-function chartExtension(file: string): ".svg" | ".html" {
+function chartExtension(file: string, label: string): ".svg" | ".html" {
     const extension = path.extname(file).toLowerCase();
     if (extension === ".svg") {
         return ".svg";
@@ -50,34 +51,38 @@ function chartExtension(file: string): ".svg" | ".html" {
     if (extension === ".html" || extension === ".htm") {
         return ".html";
     }
-    throw new Error(`Chart file '${file}': the name must end in .svg or .html`);
+    throw new Error(`${label} '${file}': the name must end in .svg or .html`);
 }
 
 /**
- * Checks, before any work is done, that a chart can be written to `file`: a .svg or .html name, not a
- * directory, in a directory that exists (or is created now) and is writable.
+ * Checks, before any work is done, that a chart can be written to `file`: a .svg or .html name, in a
+ * directory that exists (or is created now) and is writable, and not a file the tools did not write
+ * (a chart they wrote carries a mark and is replaced). `label` names the file in messages.
  */
-export function checkChartFile(file: string): void {
-    chartExtension(file);
+export function checkChartFile(file: string, label = "Chart file"): void {
+    chartExtension(file, label);
     const directory = path.dirname(path.resolve(file));
     try {
         fs.mkdirSync(directory, { recursive: true });
         fs.accessSync(directory, fs.constants.W_OK);
-        if (fs.existsSync(file)) {
-            if (fs.statSync(file).isDirectory()) {
-                throw new Error("it is a directory");
-            }
-            fs.accessSync(file, fs.constants.W_OK);
-        }
     } catch (error) {
-        throw new Error(`Chart file '${file}': cannot be written (${(error as Error).message})`);
+        throw new Error(`${label} '${file}': cannot be written (${(error as Error).message})`);
+    }
+    checkReplaceableFile(file, label);
+    if (fs.existsSync(file)) {
+        try {
+            fs.accessSync(file, fs.constants.W_OK);
+        } catch (error) {
+            throw new Error(`${label} '${file}': cannot be written (${(error as Error).message})`);
+        }
     }
 }
 
-/** The chart as a file's content: SVG for `.svg`, a small page around the SVG for `.html`. */
-export function chartFileContent(file: string, svg: string, title: string): string {
-    if (chartExtension(file) === ".svg") {
-        return svg;
+/** The chart as a file's content, marked as written by `writtenBy`: SVG for `.svg`, a small page around the SVG for `.html`. */
+export function chartFileContent(file: string, svg: string, title: string, writtenBy: string): string {
+    const mark = `<!-- ${generatedMarkText(writtenBy)} -->`;
+    if (chartExtension(file, "Chart file") === ".svg") {
+        return `${mark}\n${svg}`;
     }
-    return `<!doctype html>\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>\n<body style="font-family: sans-serif">\n${svg}\n</body></html>\n`;
+    return `<!doctype html>\n${mark}\n<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(title)}</title></head>\n<body style="font-family: sans-serif">\n${svg}\n</body></html>\n`;
 }

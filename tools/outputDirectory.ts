@@ -164,3 +164,44 @@ export function replaceGeneratedFiles(dir: string, files: readonly GeneratedFile
     writeManifest(next);
     return targets.map((file) => file.absolute);
 }
+
+/** Words a tool writes into a single file it generates (a chart, a workload file), so that a later run knows it may replace the file. */
+export const GENERATED_MARK = "notebook-orchestration generated this file";
+
+/** The mark as a file carries it: who wrote it, and that the next run replaces it. */
+export function generatedMarkText(writtenBy: string): string {
+    return `${GENERATED_MARK} (${writtenBy}); the next run replaces it`;
+}
+
+/**
+ * Checks, before any work is done, that `file` may be written: it does not exist, or it is a regular file
+ * that carries the mark, so a previous run of a tool wrote it. A user's file, a directory or a symbolic
+ * link is never replaced. `label` names the file in the message, e.g. `--chart`.
+ */
+export function checkReplaceableFile(file: string, label: string): void {
+    let stat: fs.Stats;
+    try {
+        stat = fs.lstatSync(file);
+    } catch {
+        return;
+    }
+    if (!stat.isFile()) {
+        throw new OutputDirectoryError(
+            `${label} '${file}': it is ${stat.isDirectory() ? "a directory" : stat.isSymbolicLink() ? "a symbolic link" : "not a regular file"}; expected a new file or one a previous run wrote`,
+        );
+    }
+    const head = Buffer.alloc(4096);
+    const descriptor = fs.openSync(file, "r");
+    let length: number;
+    try {
+        length = fs.readSync(descriptor, head, 0, head.length, 0);
+    } finally {
+        fs.closeSync(descriptor);
+    }
+    if (!head.subarray(0, length).toString("utf8").includes(GENERATED_MARK)) {
+        throw new OutputDirectoryError(
+            `${label} '${file}': the file exists and no run of these tools wrote it (it lacks "${GENERATED_MARK}"); ` +
+                "expected a new file or one a previous run wrote: choose another name, or remove the file yourself",
+        );
+    }
+}

@@ -332,7 +332,7 @@ async function main(): Promise<void> {
     console.log(`\nSmallest pool within 2% of the shortest makespan: max_workers = ${smallestGoodPool(results)}`);
 
     const svg = await renderVegaLiteSvg(ganttSpec([...results, ...forEach.rows], `Simulated runs: ${workload.source}`));
-    fs.writeFileSync(options.chart, chartFileContent(options.chart, svg, "Simulated orchestration runs"));
+    fs.writeFileSync(options.chart, chartFileContent(options.chart, svg, "Simulated orchestration runs", "npm run simulate"));
     console.log(`Gantt chart: ${options.chart}`);
 
     if (options.skewed && options.workload !== SKEWED_WORKLOAD.name) {
