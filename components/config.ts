@@ -18,22 +18,35 @@ import {
 } from "./naming";
 import { accessModeProblems, DEFAULT_SPARK_VERSION, runtimeSupportNotice, sparkVersionProblem } from "./compute";
 import { firstScheduleOverlap, quartzCronProblem } from "./quartz";
+import { WORKER_NOTEBOOKS_DIR, workerNotebookFiles } from "./render";
 import {
     asyncWorkerNotebooks,
     DEFAULT_WORK_ITEMS,
     discoverNotebooks,
     ForEachShape,
     forEachShape,
+    isWorkItemsQuery,
     NotebookFile,
     parseWorkItems,
     RESERVED_NOTEBOOK_FOLDERS,
+    WORK_ITEMS_QUERY_EXPECTED,
     WorkItem,
-    WORKERS_FOLDER,
 } from "./workItems";
 
 /** Each notebook run holds one of the cluster's 145 execution contexts; the orchestrator holds one. */
 export const EXECUTION_CONTEXT_LIMIT = 145;
 export const MAX_WORKERS_HARD_LIMIT = EXECUTION_CONTEXT_LIMIT - 1;
+/**
+ * Inclusive ranges of the orchestration settings: the stack's config keys and the orchestrator components'
+ * Args (components/orchestratorJobs.ts) are checked against the same.
+ */
+export const SETTING_RANGES = {
+    notebookTimeoutSeconds: [0, 7 * 24 * 3600],
+    maxRetries: [0, 10],
+    retryBackoffSeconds: [0, 3600],
+    historyRuns: [1, 100],
+    jobTimeoutSeconds: [60, 7 * 24 * 3600],
+} as const;
 /** Longest idle time before the shared cluster terminates; policy/rules.ts enforces the same. */
 export const MAX_AUTOTERMINATION_MINUTES = 120;
 
@@ -547,16 +560,20 @@ function readOrchestration(r: Reader): OrchestrationConfig {
     return {
         maxWorkers,
         maxWorkersLimit,
-        notebookTimeoutSeconds: r.integer("notebookTimeoutSeconds", CONFIG_DEFAULTS.notebookTimeoutSeconds, 0, 7 * 24 * 3600, " (0 means no timeout)"),
-        maxRetries: r.integer("maxRetries", CONFIG_DEFAULTS.maxRetries, 0, 10),
-        retryBackoffSeconds: r.integer("retryBackoffSeconds", CONFIG_DEFAULTS.retryBackoffSeconds, 0, 3600),
-        historyRuns: r.integer("historyRuns", CONFIG_DEFAULTS.historyRuns, 1, 100),
+        notebookTimeoutSeconds: r.integer(
+            "notebookTimeoutSeconds",
+            CONFIG_DEFAULTS.notebookTimeoutSeconds,
+            ...SETTING_RANGES.notebookTimeoutSeconds,
+            " (0 means no timeout)",
+        ),
+        maxRetries: r.integer("maxRetries", CONFIG_DEFAULTS.maxRetries, ...SETTING_RANGES.maxRetries),
+        retryBackoffSeconds: r.integer("retryBackoffSeconds", CONFIG_DEFAULTS.retryBackoffSeconds, ...SETTING_RANGES.retryBackoffSeconds),
+        historyRuns: r.integer("historyRuns", CONFIG_DEFAULTS.historyRuns, ...SETTING_RANGES.historyRuns),
     };
 }
 
 /** The project directory (Pulumi.yaml's), which a relative notebookSourceFolder is resolved against. */
 export const PROJECT_DIR = path.join(__dirname, "..");
-const NOTEBOOKS_WORKERS_DIR = path.join(PROJECT_DIR, "notebooks", WORKERS_FOLDER);
 
 /** The team's own notebooks: every notebook source under notebookSourceFolder, at its path relative to it. */
 function readTeamNotebooks(r: Reader, workerNotebooks: readonly NotebookFile[]): { notebooks: NotebookFile[]; skipped: string[] } {
@@ -571,7 +588,7 @@ function readTeamNotebooks(r: Reader, workerNotebooks: readonly NotebookFile[]):
         r.problem("notebookSourceFolder", `${expected}; ${dir} ${fs.existsSync(dir) ? "is not a folder" : "does not exist"}`);
         return { notebooks: [], skipped: [] };
     }
-    if (path.relative(NOTEBOOKS_WORKERS_DIR, dir) === "") {
+    if (path.relative(WORKER_NOTEBOOKS_DIR, dir) === "") {
         return { notebooks: [], skipped: [] };
     }
     const found = discoverNotebooks(dir, "");
@@ -603,7 +620,7 @@ function readTeamNotebooks(r: Reader, workerNotebooks: readonly NotebookFile[]):
  */
 function readWorkItems(r: Reader, folder: string): WorkItemsConfig & { skipped: string[]; notices: string[] } {
     const notices: string[] = [];
-    const workerNotebooks = discoverNotebooks(NOTEBOOKS_WORKERS_DIR, WORKERS_FOLDER).notebooks;
+    const workerNotebooks = workerNotebookFiles();
     const team = readTeamNotebooks(r, workerNotebooks);
     const knownNotebooks = [...workerNotebooks, ...team.notebooks].map((n) => n.relativePath);
     const raw = r.raw("workItems");
@@ -654,11 +671,8 @@ function readWorkItems(r: Reader, folder: string): WorkItemsConfig & { skipped: 
         items = items.map((item) => (expected[item.name] !== undefined ? { ...item, expectedSeconds: expected[item.name] } : item));
     }
     const query = r.optionalString("workItemsQuery");
-    if (query !== undefined && !/^\s*(SELECT|WITH|TABLE|VALUES)\b/i.test(query)) {
-        r.problem(
-            "workItemsQuery",
-            "a SQL query (SELECT, WITH, TABLE or VALUES) whose rows are work items: columns notebook, and optionally arguments, name, expected_seconds",
-        );
+    if (query !== undefined && !isWorkItemsQuery(query)) {
+        r.problem("workItemsQuery", WORK_ITEMS_QUERY_EXPECTED);
     }
     return {
         items,
@@ -729,7 +743,7 @@ function readJobs(
     }
     // Like Databricks Asset Bundles' development mode: schedules only fire in production unless asked.
     const paused = r.boolean("schedulePaused", !production);
-    const timeoutSeconds = r.integer("jobTimeoutSeconds", CONFIG_DEFAULTS.jobTimeoutSeconds, 60, 7 * 24 * 3600);
+    const timeoutSeconds = r.integer("jobTimeoutSeconds", CONFIG_DEFAULTS.jobTimeoutSeconds, ...SETTING_RANGES.jobTimeoutSeconds);
     if (notebookTimeoutSeconds > timeoutSeconds) {
         r.problem(
             "notebookTimeoutSeconds",

@@ -7,11 +7,11 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as databricks from "@pulumi/databricks";
 import type { TaskCompute } from "./compute";
-import { CONFIG_DEFAULTS, MAX_WORKERS_HARD_LIMIT, ScheduleConfig } from "./config";
+import { CONFIG_DEFAULTS, MAX_WORKERS_HARD_LIMIT, ScheduleConfig, SETTING_RANGES } from "./config";
 import { declareNotebookJob, NotebookJobArgs } from "./jobs";
 import { ORCHESTRATION_LIBRARY, uploadNotebookAt } from "./notebooks";
 import { OrchestratorKind, OrchestratorSettings, readNotebook, renderOrchestrator } from "./render";
-import { notebookPath, parseWorkItems, WorkItem } from "./workItems";
+import { isWorkItemsQuery, notebookPath, parseWorkItems, WORK_ITEMS_QUERY_EXPECTED, WorkItem } from "./workItems";
 
 /** The folder under the library's folder the orchestrators are uploaded into: they `%run ../lib/orchestration`. */
 export const ORCHESTRATORS_FOLDER = "orchestrators";
@@ -209,20 +209,18 @@ abstract class NotebookOrchestratorJob extends pulumi.ComponentResource {
         this.items = checkedWorkItems(component, args.items, knownNotebooks, args.library.folderText);
         const jobTimeoutSeconds = args.jobTimeoutSeconds ?? CONFIG_DEFAULTS.jobTimeoutSeconds;
         const problems = [
-            integerProblem("timeoutSeconds", settings.timeoutSeconds, 0, 7 * 24 * 3600),
-            integerProblem("maxRetries", settings.maxRetries, 0, 10),
-            integerProblem("retryBackoffSeconds", settings.retryBackoffSeconds, 0, 3600),
-            integerProblem("jobTimeoutSeconds", jobTimeoutSeconds, 60, 7 * 24 * 3600),
+            integerProblem("timeoutSeconds", settings.timeoutSeconds, ...SETTING_RANGES.notebookTimeoutSeconds),
+            integerProblem("maxRetries", settings.maxRetries, ...SETTING_RANGES.maxRetries),
+            integerProblem("retryBackoffSeconds", settings.retryBackoffSeconds, ...SETTING_RANGES.retryBackoffSeconds),
+            integerProblem("jobTimeoutSeconds", jobTimeoutSeconds, ...SETTING_RANGES.jobTimeoutSeconds),
             settings.timeoutSeconds > jobTimeoutSeconds
                 ? `timeoutSeconds ${settings.timeoutSeconds}; expected at most jobTimeoutSeconds (${jobTimeoutSeconds})`
                 : undefined,
             integerProblem("maxWorkersLimit", settings.maxWorkersLimit, 1, MAX_WORKERS_HARD_LIMIT),
             integerProblem("maxWorkers", settings.maxWorkers, 1, settings.maxWorkersLimit),
-            integerProblem("historyRuns", settings.historyRuns, 1, 100),
+            integerProblem("historyRuns", settings.historyRuns, ...SETTING_RANGES.historyRuns),
             settings.runLogTable.trim() === "" ? "runLogTable is empty; expected a fully qualified table such as main.ops.notebook_run_log" : undefined,
-            args.workItemsQuery !== undefined && !/^\s*(SELECT|WITH|TABLE|VALUES)\b/i.test(args.workItemsQuery)
-                ? "workItemsQuery; expected a SQL query (SELECT, WITH, TABLE or VALUES) whose rows are work items"
-                : undefined,
+            args.workItemsQuery !== undefined && !isWorkItemsQuery(args.workItemsQuery) ? `workItemsQuery; expected ${WORK_ITEMS_QUERY_EXPECTED}` : undefined,
         ].filter((problem): problem is string => problem !== undefined);
         const notebookName = args.notebookName ?? name;
         if (!/^[A-Za-z0-9_.-]+$/.test(notebookName)) {

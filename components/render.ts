@@ -7,6 +7,8 @@ import * as path from "path";
 import { discoverNotebooks, NotebookFile, WORKERS_FOLDER } from "./workItems";
 
 export const NOTEBOOKS_DIR = path.join(__dirname, "..", "notebooks");
+/** notebooks/workers/: the ETL workers, and any notebook a team drops in beside them. */
+export const WORKER_NOTEBOOKS_DIR = path.join(NOTEBOOKS_DIR, WORKERS_FOLDER);
 
 export type PythonValue = string | number | boolean | null | undefined | readonly PythonValue[] | { readonly [key: string]: PythonValue };
 
@@ -21,7 +23,7 @@ export const STATIC_NOTEBOOKS: readonly string[] = ["lib/etl", "lib/orchestratio
 
 /** Every notebook source under notebooks/workers/: the four ETL workers and any a team drops in beside them. */
 export function workerNotebookFiles(): NotebookFile[] {
-    return discoverNotebooks(path.join(NOTEBOOKS_DIR, WORKERS_FOLDER), WORKERS_FOLDER).notebooks;
+    return discoverNotebooks(WORKER_NOTEBOOKS_DIR, WORKERS_FOLDER).notebooks;
 }
 
 /** The For each job's nested-task notebook: runs the worker named by its `worker` parameter (uploaded only with forEachJob). */

@@ -175,10 +175,7 @@ export function orchestrationStack(config: StackConfig) {
 
     const fanOut = config.asyncFanOut;
     const setupParameters = {
-        catalog: data.catalog,
-        schema: data.schema,
-        input_table: data.inputTable,
-        run_log_table: data.runLogTable,
+        ...commonArguments,
         sample_data: String(data.sampleData),
         sample_rows: String(data.sampleRows),
         secret_scope: secrets.scopeName,

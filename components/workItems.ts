@@ -210,6 +210,15 @@ export function parseWorkItems(value: unknown, context: WorkItemContext): Parsed
     return problems.length > 0 ? { items: [], problems } : { items, problems };
 }
 
+/** What a `workItemsQuery` must be, in the words of the errors that refuse one. */
+export const WORK_ITEMS_QUERY_EXPECTED =
+    "a SQL query (SELECT, WITH, TABLE or VALUES) whose rows are work items: columns notebook, and optionally arguments, name, expected_seconds";
+
+/** Whether `query` starts as a query does; the orchestrators run it, so anything else would fail at every run. */
+export function isWorkItemsQuery(query: string): boolean {
+    return /^\s*(SELECT|WITH|TABLE|VALUES)\b/i.test(query);
+}
+
 /** A team notebook found on disk: where it is and where it goes in the stack's workspace folder. */
 export interface NotebookFile {
     /** Path relative to the stack's workspace folder, without `.py`: what an item's `notebook` names. */

@@ -3,39 +3,11 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { expect } from "chai";
-import {
-    allNotebooks,
-    OrchestratedItem,
-    OrchestratorSettings,
-    PythonValue,
-    renderOrchestrator,
-    renderTemplate,
-    toPythonLiteral,
-    writeNotebooks,
-} from "../components/render";
+import { allNotebooks, OrchestratedItem, PythonValue, renderOrchestrator, renderTemplate, toPythonLiteral, writeNotebooks } from "../components/render";
 import { WORKERS } from "../components/workers";
 import { discoverNotebooks } from "../components/workItems";
+import { orchestratorSettings } from "./support/notebooks";
 import { renderedValue, TEAM_NOTEBOOKS } from "./support/stack";
-
-const FOLDER = "/Shared/notebook-orchestration/test";
-
-/** Settings for rendering: the four ETL workers as items unless `overrides` say otherwise. */
-function settings(overrides: Partial<OrchestratorSettings> = {}): OrchestratorSettings {
-    return {
-        items: WORKERS.map((worker) => ({ name: worker.name, notebook: `workers/${worker.name}`, path: `${FOLDER}/workers/${worker.name}`, arguments: {} })),
-        commonArguments: { catalog: "main", schema: "etl_test", input_table: "orders", run_log_table: "etl_run_log" },
-        notebookFolder: FOLDER,
-        knownNotebooks: WORKERS.map((worker) => `workers/${worker.name}`),
-        maxWorkers: 2,
-        maxWorkersLimit: 16,
-        timeoutSeconds: 600,
-        maxRetries: 0,
-        retryBackoffSeconds: 0,
-        runLogTable: "`main`.`etl_test`.`etl_run_log`",
-        historyRuns: 5,
-        ...overrides,
-    };
-}
 
 /** Python's own reading of a literal, back as JSON. */
 function pythonValue(literal: string): unknown {
@@ -83,7 +55,7 @@ describe("rendering notebooks", () => {
             },
         ];
         const query = "SELECT notebook, to_json(arguments) AS arguments FROM `main`.`ops`.`control` WHERE team = 'data \"eng\"'";
-        const rendered = settings({
+        const rendered = orchestratorSettings({
             items,
             notebookFolder: strangeFolder,
             commonArguments: { schema: "s'1" },
@@ -103,14 +75,14 @@ describe("rendering notebooks", () => {
             expect(source).not.to.match(/\{\{/);
             expect(source, `${kind} appends its attempts to the run log`).to.contain(`RUN_LOG_TABLE = ${JSON.stringify(rendered.runLogTable)}`);
         }
-        expect(renderedValue(renderOrchestrator("parallel", settings()), "WORK_ITEMS_QUERY")).to.equal(null);
+        expect(renderedValue(renderOrchestrator("parallel", orchestratorSettings()), "WORK_ITEMS_QUERY")).to.equal(null);
     });
 
     it("produces notebooks that are Databricks source files and compile as Python, a team's own notebooks included", () => {
         const dir = fs.mkdtempSync(path.join(os.tmpdir(), "notebooks-"));
         const team = discoverNotebooks(TEAM_NOTEBOOKS, "");
         expect(team.skipped.map((file) => path.relative(TEAM_NOTEBOOKS, file))).to.deep.equal([path.join("ingest", "table_names.py")]);
-        const files = writeNotebooks(dir, allNotebooks(settings(), team.notebooks));
+        const files = writeNotebooks(dir, allNotebooks(orchestratorSettings(), team.notebooks));
         expect(files.map((f) => path.relative(dir, f)).sort()).to.deep.equal(
             [
                 "lib/etl.py",
